@@ -307,10 +307,8 @@ def open_local(path: str | os.PathLike[str]) -> Iterator[mmap.mmap | bytes]:
             yield b""
             return
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        try:
+        with contextlib.suppress(AttributeError, OSError):
             mm.madvise(mmap.MADV_SEQUENTIAL)
-        except (AttributeError, OSError):
-            pass
         try:
             yield mm
         finally:
