@@ -140,3 +140,7 @@ class RecordError(AtmosphereError):
 
 class BlobTooLargeError(AtmosphereError):
     """A shard is larger than the PDS accepts as one blob."""
+
+
+class CancelledError(AtdataError):
+    """The user cancelled a long operation; whatever it wrote has been removed."""
