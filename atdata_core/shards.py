@@ -320,7 +320,12 @@ def open_local(path: str | os.PathLike[str]) -> Iterator[mmap.mmap | bytes]:
 
 
 class ShardOutput(Protocol):
-    """Where one shard's bytes go while it is written (a temp file, an S3 multipart upload…)."""
+    """Where one shard's bytes go while it is written (a temp file, an S3 multipart upload…).
+
+    Optional methods, called by ``ShardWriter.commit`` when present: ``publish()`` makes the
+    finished shard visible; ``publish_manifest(document)`` stores the manifest sidecar (else it
+    is written as a local file beside the shard).
+    """
 
     def write(self, data: bytes) -> None: ...
 
@@ -538,8 +543,14 @@ class ShardWriter:
                 publish = getattr(output, "publish", None)
                 if publish is not None:
                     publish()
+            # an output that stores shards elsewhere (S3) uploads its own manifest sidecar
+            by_info = dict(zip(map(id, self.shards), self._outputs, strict=False))
             for info, entries in self._manifests:
-                write_manifest_file(info, entries)
+                publish_manifest = getattr(by_info.get(id(info)), "publish_manifest", None)
+                if publish_manifest is not None:
+                    publish_manifest(manifest_document(info, entries))
+                else:
+                    write_manifest_file(info, entries)
         except BaseException:
             self.abort()
             raise
