@@ -1,0 +1,460 @@
+"""The jobs panel: a task manager for writes, promotions and logins.
+
+One table row per job (state, kind, title, a progress bar, rate, ETA, result or error) and a detail
+pane for the highlighted job (full error text, the ``at://`` URI, the job's log). Keys: ``c``/``x``
+cancel, ``r`` retry a failed or cancelled job, ``y`` copy the result, ``enter`` details.
+Rows are updated in place from ``JobUpdated`` messages (already throttled and collapsed by the
+manager), so a running write repaints at most ten times a second.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Static
+
+from ..jobs import Job, JobState, JobUpdated, human_bytes, human_duration, human_rate
+
+if TYPE_CHECKING:
+    from ..jobs import JobManager
+
+STATE_STYLE = {
+    JobState.QUEUED: ("◌", "dim"),
+    JobState.RUNNING: ("▶", "bold cyan"),
+    JobState.DONE: ("✔", "green"),
+    JobState.FAILED: ("✖", "bold red"),
+    JobState.CANCELLED: ("■", "yellow"),
+}
+BAR_WIDTH = 16
+
+
+def progress_bar(job: Job, width: int = BAR_WIDTH) -> Text:
+    """``━━━━━━━╸━━━━━━ 52%`` (or a pulse-free ``…`` when the total is unknown)."""
+    fraction = job.progress.fraction
+    if job.state is JobState.DONE:
+        fraction = 1.0
+    text = Text(no_wrap=True, end="")
+    if fraction is None:
+        if job.state is JobState.RUNNING:
+            text.append("━" * width, style="cyan dim")
+            text.append("   ?%", style="dim")
+        else:
+            text.append("─" * width, style="dim")
+            text.append("     ")
+        return text
+    filled = int(fraction * width)
+    style = {
+        JobState.DONE: "green",
+        JobState.FAILED: "red",
+        JobState.CANCELLED: "yellow",
+    }.get(job.state, "cyan")
+    text.append("━" * filled, style=style)
+    if filled < width:
+        text.append(
+            "╸" if fraction * width - filled >= 0.5 else "─", style=style if filled else "dim"
+        )
+        text.append("─" * (width - filled - 1), style="dim")
+    text.append(f" {fraction * 100:3.0f}%")
+    return text
+
+
+def job_outcome(job: Job) -> Text:
+    """What the last column shows: the result, the error, or what the job is doing now."""
+    if job.state is JobState.FAILED:
+        return Text((job.error or "failed").splitlines()[0], style="red", no_wrap=True, end="")
+    if job.state is JobState.DONE:
+        return Text(job.result_text or "done", style="green", no_wrap=True, end="")
+    if job.state is JobState.CANCELLED:
+        return Text(
+            "cancelled; nothing kept" if job.kind == "write" else "cancelled", style="yellow"
+        )
+    if job.cancel_requested:
+        return Text("cancelling…", style="yellow", no_wrap=True, end="")
+    if job.state is JobState.QUEUED:
+        return Text("waiting for a slot", style="dim", no_wrap=True, end="")
+    return Text(job.progress.detail, no_wrap=True, end="")
+
+
+def job_size(job: Job) -> str:
+    p = job.progress
+    if p.unit == "bytes":
+        total = f"/{human_bytes(p.total)}" if p.total else ""
+        return f"{human_bytes(p.done)}{total}"
+    if p.samples or p.bytes:
+        return f"{p.samples:,} · {human_bytes(p.bytes)}"
+    return ""
+
+
+def job_detail(job: Job) -> Text:
+    """The detail pane's text for one job: everything, unabridged (errors wrap here)."""
+    icon, style = STATE_STYLE[job.state]
+    p = job.progress
+    out = Text()
+    out.append(f"{icon} {job.state.value}", style=style)
+    out.append(f"  {job.kind} #{job.id}: ", style="dim")
+    out.append(job.title, style="bold")
+    if job.attempts > 1:
+        out.append(f"  (attempt {job.attempts})", style="dim")
+    out.append("\n")
+    if job.result_text:
+        out.append("result  ", style="dim")
+        out.append(job.result_text, style="green")
+        out.append("  (y copies)\n", style="dim")
+    if job.error:
+        out.append("error   ", style="dim")
+        out.append(job.error + "\n", style="red")
+    parts = []
+    if p.unit == "bytes" or p.bytes:
+        parts.append(job_size(job))
+    if p.samples:
+        parts.append(f"{p.samples:,} samples")
+    if job.running:
+        parts.append(f"rate {human_rate(p)}")
+        parts.append(f"ETA {human_duration(p.eta)}")
+    if job.elapsed is not None:
+        parts.append(f"elapsed {human_duration(job.elapsed)}")
+    if parts:
+        out.append("        " + " · ".join(x for x in parts if x) + "\n", style="dim")
+    if p.detail and job.running:
+        out.append("now     ", style="dim")
+        out.append(p.detail + "\n")
+    for line in job.log[-8:]:
+        out.append("log     ", style="dim")
+        out.append(line + "\n")
+    hints = []
+    if job.running:
+        hints.append("c/x cancel")
+    if job.state in (JobState.FAILED, JobState.CANCELLED) and job.retryable:
+        hints.append("r retry")
+    if job.result_text:
+        hints.append("y copy")
+    if hints:
+        out.append(" · ".join(hints), style="dim italic")
+    out.rstrip()
+    return out
+
+
+class JobsPanel(Vertical):
+    """Every running and finished job, newest last, with a detail pane for the highlighted one."""
+
+    DEFAULT_CSS = """
+    JobsPanel { height: 1fr; }
+    JobsPanel > DataTable { height: 1fr; min-height: 4; }
+    JobsPanel > #job-detail-scroll {
+        height: auto; max-height: 9; border-top: solid $primary-darken-2; padding: 0 1;
+    }
+    JobsPanel > #jobs-empty { color: $text-muted; padding: 1 2; height: auto; }
+    """
+
+    BINDINGS = [
+        Binding("c,x", "cancel_job", "Cancel", id="job-cancel"),
+        Binding("r", "retry_job", "Retry", id="job-retry"),
+        Binding("y", "copy_result", "Copy URI", id="job-copy"),
+        Binding("enter", "job_details", "Details", id="job-details", show=False),
+    ]
+
+    COLUMNS = (
+        ("", 2),
+        ("kind", 8),
+        ("job", 22),
+        ("progress", BAR_WIDTH + 5),
+        ("size", 16),
+        ("rate", 12),
+        ("ETA", 7),
+        ("result / error", 40),
+    )
+
+    def __init__(self, *, id: str | None = "jobs-panel") -> None:
+        super().__init__(id=id)
+        self._rows: set[int] = set()
+
+    @property
+    def manager(self) -> JobManager:
+        return self.app.jobs  # type: ignore[attr-defined]
+
+    def compose(self) -> ComposeResult:
+        table: DataTable[Any] = DataTable(id="jobs-table", cursor_type="row", zebra_stripes=False)
+        yield table
+        yield Static(
+            "No jobs yet. Write a dataset (n) or promote entries (p); they run here in the "
+            "background.",
+            id="jobs-empty",
+        )
+        with VerticalScroll(id="job-detail-scroll"):
+            yield Static(id="job-detail")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for label, width in self.COLUMNS:
+            table.add_column(label, key=label or "state", width=width)
+        self.manager.subscribe(self)
+        for job in self.manager.jobs:
+            self._upsert(job)
+        self._sync_empty()
+        self.set_interval(1.0, self._tick)
+        table.focus()
+
+    def on_unmount(self) -> None:
+        self.manager.unsubscribe(self)
+
+    # -- rows
+    def _cells(self, job: Job) -> list[Any]:
+        icon, style = STATE_STYLE[job.state]
+        running = job.state is JobState.RUNNING
+        return [
+            Text(icon, style=style),
+            Text(job.kind, style="dim"),
+            Text(job.title, no_wrap=True, overflow="ellipsis", end=""),
+            progress_bar(job),
+            Text(job_size(job), no_wrap=True, end=""),
+            Text(human_rate(job.progress) if running else "", no_wrap=True, end=""),
+            Text(human_duration(job.progress.eta) if running else "", end=""),
+            job_outcome(job),
+        ]
+
+    def _upsert(self, job: Job) -> None:
+        table = self.query_one(DataTable)
+        key = str(job.id)
+        cells = self._cells(job)
+        if job.id in self._rows:
+            for (label, _w), cell in zip(self.COLUMNS, cells, strict=True):
+                table.update_cell(key, label or "state", cell)
+        else:
+            table.add_row(*cells, key=key)
+            self._rows.add(job.id)
+
+    def _remove(self, job_id: int) -> None:
+        if job_id in self._rows:
+            self.query_one(DataTable).remove_row(str(job_id))
+            self._rows.discard(job_id)
+
+    def _sync_empty(self) -> None:
+        empty = not self._rows
+        self.query_one("#jobs-empty").display = empty
+        self.query_one(DataTable).display = not empty
+        self.query_one("#job-detail-scroll").display = not empty
+        self._show_detail()
+
+    def _tick(self) -> None:
+        """Refresh elapsed times of running jobs (a slow clock; progress comes by message)."""
+        if any(j.state is JobState.RUNNING for j in self.manager.jobs):
+            self._show_detail()
+
+    @on(JobUpdated)
+    def _job_updated(self, message: JobUpdated) -> None:
+        job = self.manager.get(message.job_id)
+        if job is None:
+            self._remove(message.job_id)
+        else:
+            self._upsert(job)
+        self._sync_empty()
+
+    # -- selection and detail
+    def selected_job(self) -> Job | None:
+        table = self.query_one(DataTable)
+        if not self._rows or table.row_count == 0:
+            return None
+        try:
+            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        except Exception:
+            return None
+        return self.manager.get(int(row_key.value or 0))
+
+    def select_job(self, job_id: int) -> None:
+        """Move the cursor to a job (e.g. the one just submitted)."""
+        table = self.query_one(DataTable)
+        if job_id in self._rows:
+            table.move_cursor(row=table.get_row_index(str(job_id)))
+            self._show_detail()
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        job = self.selected_job()
+        detail = self.query_one("#job-detail", Static)
+        detail.update(job_detail(job) if job else "")
+
+    # -- actions
+    def action_cancel_job(self) -> None:
+        job = self.selected_job()
+        if job is None:
+            return
+        if job.cancel():
+            self.notify(f"Cancelling {job.title}…", timeout=3)
+        else:
+            self.notify(f"{job.title} is not running", severity="warning", timeout=3)
+
+    def action_retry_job(self) -> None:
+        job = self.selected_job()
+        if job is None:
+            return
+        if job.state not in (JobState.FAILED, JobState.CANCELLED):
+            self.notify("Only a failed or cancelled job can be retried", severity="warning")
+        elif not job.retry():
+            self.notify(f"{job.title} cannot be retried", severity="warning")
+
+    def action_copy_result(self) -> None:
+        job = self.selected_job()
+        if job is None or not job.result_text:
+            self.notify("This job has no result to copy yet", severity="warning", timeout=3)
+            return
+        self.app.copy_to_clipboard(job.result_text)
+        self.notify(f"Copied {job.result_text}", timeout=3)
+
+    @on(DataTable.RowSelected)
+    def _selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_job_details()
+
+    def action_job_details(self) -> None:
+        job = self.selected_job()
+        if job is not None:
+            self.app.push_screen(JobDetailScreen(job.id))
+
+
+class JobDetailScreen(ModalScreen[None]):
+    """Everything about one job, scrollable (long errors, the whole log); updates live."""
+
+    DEFAULT_CSS = """
+    JobDetailScreen { align: center middle; }
+    JobDetailScreen > VerticalScroll {
+        width: 90%; max-width: 110; height: auto; max-height: 80%;
+        border: thick $primary; background: $surface; padding: 1 2;
+    }
+    """
+
+    BINDINGS = [
+        Binding("escape,q", "dismiss_detail", "Close", id="close"),
+        Binding("c,x", "cancel_job", "Cancel", id="job-cancel"),
+        Binding("r", "retry_job", "Retry", id="job-retry"),
+        Binding("y", "copy_result", "Copy URI", id="job-copy"),
+    ]
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__()
+        self.job_id = job_id
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(id="job-detail-full")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.app.jobs.subscribe(self)  # type: ignore[attr-defined]
+        self._refresh()
+
+    def on_unmount(self) -> None:
+        self.app.jobs.unsubscribe(self)  # type: ignore[attr-defined]
+
+    def _job(self) -> Job | None:
+        return self.app.jobs.get(self.job_id)  # type: ignore[attr-defined]
+
+    def _refresh(self) -> None:
+        job = self._job()
+        text = job_detail(job) if job else Text("This job was cleared.")
+        if job is not None and job.error:
+            text.append("\n\nFull error:\n", style="dim")
+            text.append(job.error)
+        self.query_one("#job-detail-full", Static).update(text)
+
+    @on(JobUpdated)
+    def _updated(self, message: JobUpdated) -> None:
+        if message.job_id == self.job_id:
+            self._refresh()
+
+    def action_dismiss_detail(self) -> None:
+        self.dismiss(None)
+
+    def action_cancel_job(self) -> None:
+        job = self._job()
+        if job is not None and job.cancel():
+            self.notify(f"Cancelling {job.title}…", timeout=3)
+
+    def action_retry_job(self) -> None:
+        job = self._job()
+        if job is not None and not job.retry():
+            self.notify("Only a failed or cancelled job can be retried", severity="warning")
+
+    def action_copy_result(self) -> None:
+        job = self._job()
+        if job is not None and job.result_text:
+            self.app.copy_to_clipboard(job.result_text)
+            self.notify(f"Copied {job.result_text}", timeout=3)
+
+
+class JobsScreen(Screen[None]):
+    """The jobs panel as a screen of its own (``J`` from anywhere; ``escape`` goes back)."""
+
+    DEFAULT_CSS = """
+    JobsScreen > #jobs-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    """
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="back")]
+
+    def __init__(self, select: int | None = None) -> None:
+        super().__init__()
+        self._select = select
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            "Jobs  (c cancel · r retry · y copy URI · enter details · escape back)", id="jobs-title"
+        )
+        yield JobsPanel()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self._select is not None:
+            self.query_one(JobsPanel).select_job(self._select)
+
+
+class ConfirmQuitScreen(ModalScreen[bool]):
+    """Asked before quitting while jobs run: quitting cancels them (writes leave nothing)."""
+
+    DEFAULT_CSS = """
+    ConfirmQuitScreen { align: center middle; }
+    ConfirmQuitScreen > Vertical {
+        width: 64; max-width: 95%; height: auto; border: thick $warning; background: $surface;
+        padding: 1 2;
+    }
+    ConfirmQuitScreen #quit-keys { color: $text-muted; margin-top: 1; }
+    """
+
+    BINDINGS = [
+        Binding("y,enter", "answer(True)", "Quit", id="confirm-quit"),
+        Binding("n,escape", "answer(False)", "Stay", id="cancel-quit"),
+        Binding("j", "show_jobs", "Jobs", id="quit-show-jobs"),
+    ]
+
+    def __init__(self, jobs: list[Job]) -> None:
+        super().__init__()
+        self._jobs = jobs
+
+    def compose(self) -> ComposeResult:
+        n = len(self._jobs)
+        lines = Text()
+        lines.append(f"{n} job{'s' if n != 1 else ''} still running:\n", style="bold")
+        for job in self._jobs[:6]:
+            lines.append(f"  • {job.kind}: {job.title}\n")
+        if n > 6:
+            lines.append(f"  … and {n - 6} more\n", style="dim")
+        lines.append(
+            "\nQuitting cancels them: unfinished writes leave nothing behind; "
+            "promotions can be resumed later."
+        )
+        with Vertical():
+            yield Static(lines, id="quit-question")
+            yield Static("y / enter quit anyway · n / escape stay · j show jobs", id="quit-keys")
+
+    def action_answer(self, quit_: bool) -> None:
+        self.dismiss(quit_)
+
+    def action_show_jobs(self) -> None:
+        self.dismiss(False)
+        self.app.push_screen(JobsScreen())
