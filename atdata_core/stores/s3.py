@@ -535,9 +535,28 @@ def endpoint_of(client: Any) -> str:
 class IncompleteUpload:
     """A multipart upload that was started and never completed or aborted (a crashed write)."""
 
+    bucket: str
     key: str
     upload_id: str
     initiated: dt.datetime | None
+
+    def __str__(self) -> str:
+        when = f" started {self.initiated.isoformat(timespec='seconds')}" if self.initiated else ""
+        return f"{s3_url(self.bucket, self.key)} (upload {self.upload_id}{when})"
+
+
+def _aware(when: dt.datetime | None) -> dt.datetime | None:
+    return when.replace(tzinfo=dt.UTC) if when is not None and when.tzinfo is None else when
+
+
+def _cutoff(older_than: dt.timedelta | float | None) -> dt.datetime | None:
+    if older_than is None:
+        return None
+    if not isinstance(older_than, dt.timedelta):
+        older_than = dt.timedelta(seconds=older_than)
+    if older_than <= dt.timedelta(0):
+        return None
+    return dt.datetime.now(dt.UTC) - older_than
 
 
 class S3ShardOutput:
@@ -914,13 +933,15 @@ class S3DataStore:
                     code=first.get("Code"),
                 )
 
-    def iter_keys(self, prefix: str = "") -> Iterator[str]:
-        """Every key under the store's prefix (plus ``prefix``), page by page."""
+    def iter_keys(self, prefix: str = "", *, page_size: int = 1000) -> Iterator[str]:
+        """Every key under the store's prefix (plus ``prefix``), one listing page at a time."""
         key_prefix = self._key_prefix(prefix)
         paginator = self.client.get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(
-                Bucket=self.bucket, Prefix=key_prefix + "/" if key_prefix else ""
+                Bucket=self.bucket,
+                Prefix=key_prefix + "/" if key_prefix else "",
+                PaginationConfig={"PageSize": page_size},
             ):
                 for item in page.get("Contents", []):
                     yield item["Key"]
@@ -929,23 +950,32 @@ class S3DataStore:
         except Exception as exc:
             raise self._error(exc, "listing") from None
 
-    def list_urls(self, prefix: str = "") -> list[str]:
+    def list_urls(self, prefix: str = "", *, page_size: int = 1000) -> list[str]:
         """Every shard (``.tar``) URL under the store's prefix plus ``prefix``, sorted."""
-        return sorted(s3_url(self.bucket, k) for k in self.iter_keys(prefix) if k.endswith(".tar"))
+        keys = self.iter_keys(prefix, page_size=page_size)
+        return sorted(s3_url(self.bucket, k) for k in keys if k.endswith(".tar"))
 
-    def list_incomplete_uploads(self, prefix: str = "") -> list[IncompleteUpload]:
-        """Multipart uploads under the store's prefix that were never completed or aborted."""
+    def list_incomplete_uploads(
+        self, prefix: str = "", *, older_than: dt.timedelta | float | None = None
+    ) -> list[IncompleteUpload]:
+        """Multipart uploads under the store's prefix never completed or aborted (crashed writes).
+
+        With ``older_than`` (seconds or a timedelta) only those started at least that long ago.
+        """
         key_prefix = self._key_prefix(prefix)
         paginator = self.client.get_paginator("list_multipart_uploads")
+        cutoff = _cutoff(older_than)
         out = []
         try:
             for page in paginator.paginate(
                 Bucket=self.bucket, Prefix=key_prefix + "/" if key_prefix else ""
             ):
                 for item in page.get("Uploads", []):
-                    out.append(
-                        IncompleteUpload(item["Key"], item["UploadId"], item.get("Initiated"))
+                    upload = IncompleteUpload(
+                        self.bucket, item["Key"], item["UploadId"], _aware(item.get("Initiated"))
                     )
+                    if cutoff is None or upload.initiated is None or upload.initiated <= cutoff:
+                        out.append(upload)
         except Exception as exc:
             raise self._error(exc, "listing incomplete uploads in") from None
         return sorted(out, key=lambda u: (u.key, u.upload_id))
@@ -953,29 +983,23 @@ class S3DataStore:
     def abort_incomplete_uploads(
         self, *, older_than: dt.timedelta | float | None = dt.timedelta(days=1), prefix: str = ""
     ) -> list[IncompleteUpload]:
-        """Abort uploads started more than ``older_than`` ago (seconds or a timedelta; ``None``
-        or 0 = all), returning them. The default spares writes that may still be running."""
-        if isinstance(older_than, (int, float)):
-            older_than = dt.timedelta(seconds=older_than)
-        cutoff = dt.datetime.now(dt.UTC) - (older_than or dt.timedelta(0))
+        """Abort the incomplete uploads started more than ``older_than`` ago; returns them.
+
+        ``None`` or 0 aborts all of them; the default (a day) spares writes still running.
+        """
+        from botocore.exceptions import ClientError
+
         aborted = []
-        for upload in self.list_incomplete_uploads(prefix):
-            started = upload.initiated
-            if started is not None and started.tzinfo is None:
-                started = started.replace(tzinfo=dt.UTC)
-            if older_than and started is not None and started > cutoff:
-                continue
+        for upload in self.list_incomplete_uploads(prefix, older_than=older_than):
             try:
                 self.client.abort_multipart_upload(
                     Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id
                 )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                    raise self._error(exc, "aborting an incomplete upload of", upload.key) from None
             except Exception as exc:
-                error = self._error(exc, "aborting an incomplete upload of", upload.key)
-                if (
-                    not isinstance(error, S3KeyNotFoundError)
-                    and getattr(exc, "response", {}).get("Error", {}).get("Code") != "NoSuchUpload"
-                ):
-                    raise error from None
+                raise self._error(exc, "aborting an incomplete upload of", upload.key) from None
             aborted.append(upload)
         return aborted
 
