@@ -269,6 +269,23 @@ def test_page_entries_orders_pages_filters_and_counts(index: Index) -> None:
     assert index.page_entries(name_filter="a.b").items[0].name == "a.b"
 
 
+def test_filtered_totals_follow_writes_from_anyone(backend: Backend, index: Index) -> None:
+    """Totals are never stale, whoever wrote in between (Redis reuses counts between writes)."""
+    index.provider.bulk_insert([fake_entry("alpha", i) for i in range(3)])
+    assert index.page_entries(name_filter="alp").total == 3
+    other = backend.index()
+    other.provider.put_entry(fake_entry("xalpx", 1), label="xalpx")
+    assert index.page_entries(name_filter="alp").total == 4
+    assert index.count_entries(name_filter="ALP") == 4
+    other.provider.delete_entry(fake_entry("alpha", 0).cid)
+    assert index.count_entries(name_filter="alp") == 3
+    assert [e.name for e in index.page_entries(name_filter="alp").items] == [
+        "alpha",
+        "alpha",
+        "xalpx",
+    ]
+
+
 def test_iter_entries_pages_through_more_than_a_page(backend: Backend, index: Index) -> None:
     n = PAGE_SIZE * 2 + 37
     index.provider.bulk_insert([fake_entry(f"ds{i:05d}", i) for i in range(n)])

@@ -13,6 +13,7 @@ key (after ``prefix``)              type       content
 ``atdata:schemas``                  zset       score 0, member schema name
 ``atdata:schema:{name}:versions``   set        versions of one schema
 ``atdata:lenses``                   zset       score 0, member ``name\\0version``
+``atdata:entries:gen``              string     counter bumped by every entry write
 ``atdata:meta``                     hash       ``layout`` (index layout version), build facts
 ==================================  =========  ===========================================
 
@@ -21,12 +22,15 @@ Every write goes through one Lua script, so a record and its index entries chang
 script when a lookup needs two hops, e.g. name → label → entry).
 
 Name filters run server-side in a Lua script that walks the name index by rank in chunks and keeps
-names containing the needle (``string.find`` with ``plain=true`` on lowercased names: the same
-ASCII-case-insensitive substring match as SQLite's ``LIKE``). We chose this over ``ZSCAN MATCH``
-because it returns matches already in (name, cid) order, pages exactly with offset/limit, and takes
-one round trip; ``ZSCAN`` returns matches unordered, so paging would need every match fetched and
-sorted client-side over many round trips. The cost: a filtered listing blocks the server for
-O(entries) (≈0.3 s per million names on a laptop core); unfiltered listings are O(log N + page).
+names containing the needle (``string.find`` with ``plain=true`` on lowercased members: the same
+ASCII-case-insensitive substring match as SQLite's ``LIKE``), counting every match on the way.
+We chose this over ``ZSCAN MATCH`` (with a ``[aA]``-style glob) because it returns matches already
+in (name, cid) order, pages exactly with offset/limit in one round trip, and was faster when
+measured: ≈0.6 µs per name against ≈2.5 µs for ``ZSCAN`` (which materializes every element before
+matching), and ``ZSCAN`` would need all matches fetched and sorted client-side. The cost: a
+filtered page blocks the server for one walk of the name index (≈0.6 s per million names);
+the total that ``Index.page_entries`` asks for next is reused from that walk (cached against
+``atdata:entries:gen``, bumped by every write). Unfiltered pages are O(log N + page).
 
 A Redis database written by atdata alone has no indexes: they are built once on open (one ``SCAN``
 pass, under a lock key so concurrent openers wait instead of racing), and a marker in
@@ -40,6 +44,7 @@ Redis Cluster does not allow.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -74,6 +79,7 @@ _LUA_HELPERS = r"""
 local P = ARGV[1]
 local SEP = "\0"
 local ENTRIES = P .. "atdata:entries"
+local GEN = P .. "atdata:entries:gen"
 local LABELS = P .. "atdata:labels"
 local function entry_key(cid) return P .. "LocalDatasetEntry:" .. cid end
 local function label_key(name, version) return P .. "Label:" .. name .. "@" .. version end
@@ -126,6 +132,7 @@ if ARGV[11] == "1" then
   if current and current ~= cid and ARGV[13] ~= "1" then return {"exists", current} end
 end
 put_entry(2)
+redis.call("INCR", GEN)
 if ARGV[11] == "1" then set_label(ARGV[12], "", cid, ARGV[15], ARGV[14], ARGV[10]) end
 return {"ok"}
 """
@@ -137,6 +144,7 @@ _BULK_INSERT = (
     + r"""
 local n = 0
 for a = 2, #ARGV, 9 do put_entry(a); n = n + 1 end
+redis.call("INCR", GEN)
 return n
 """
 )
@@ -167,58 +175,66 @@ return e
 """
 )
 
-# ARGV: prefix, offset, limit, needle ("" = no filter) → flat (cid + 7 fields) per entry
+# ARGV: prefix, offset, limit, needle ("" = no filter)
+# → {generation, total matches (-1 without a filter), then cid + 7 fields per entry}
 _LIST_ENTRIES = (
     _LUA_HELPERS
     + r"""
 local offset, limit, needle = tonumber(ARGV[2]), tonumber(ARGV[3]), string.lower(ARGV[4])
-local out = {}
+local out = {redis.call("GET", GEN) or "0", -1}
 local function emit(member)
   local cid = cid_of(member)
   table.insert(out, cid)
   for _, v in ipairs(read_entry(cid)) do table.insert(out, v) end
 end
-if limit <= 0 then return out end
 if needle == "" then
-  for _, m in ipairs(redis.call("ZRANGE", ENTRIES, offset, offset + limit - 1)) do emit(m) end
+  if limit > 0 then
+    for _, m in ipairs(redis.call("ZRANGE", ENTRIES, offset, offset + limit - 1)) do emit(m) end
+  end
   return out
 end
-local chunk, start, matched, taken = 2000, 0, 0, 0
-while taken < limit do
+-- Walk the whole name index by rank, in chunks: the page and the total in one pass.
+local find, lower, nl = string.find, string.lower, #needle
+local chunk, start, matched = 2000, 0, 0
+while true do
   local members = redis.call("ZRANGE", ENTRIES, start, start + chunk - 1)
-  if #members == 0 then break end
-  for _, m in ipairs(members) do
-    local _, name = cid_of(m)
-    if string.find(string.lower(name), needle, 1, true) then
-      if matched >= offset then
-        emit(m); taken = taken + 1
-        if taken >= limit then break end
-      end
+  local count = #members
+  if count == 0 then break end
+  for i = 1, count do
+    local m = members[i]
+    -- the first occurrence must end before the separator: a match in the name, not the CID
+    local pos = find(lower(m), needle, 1, true)
+    if pos and pos + nl <= find(m, SEP, 1, true) then
+      if matched >= offset and matched < offset + limit then emit(m) end
       matched = matched + 1
     end
   end
   start = start + chunk
 end
+out[2] = matched
 return out
 """
 )
 
-# ARGV: prefix, needle → number of entries whose name contains needle (case-insensitive)
+# ARGV: prefix, needle → {generation, entries whose name contains needle (case-insensitive)}
 _COUNT_ENTRIES = (
     _LUA_HELPERS
     + r"""
 local needle = string.lower(ARGV[2])
+local find, lower, nl = string.find, string.lower, #needle
 local chunk, start, n = 5000, 0, 0
 while true do
   local members = redis.call("ZRANGE", ENTRIES, start, start + chunk - 1)
-  if #members == 0 then break end
-  for _, m in ipairs(members) do
-    local _, name = cid_of(m)
-    if string.find(string.lower(name), needle, 1, true) then n = n + 1 end
+  local count = #members
+  if count == 0 then break end
+  for i = 1, count do
+    local m = members[i]
+    local pos = find(lower(m), needle, 1, true)
+    if pos and pos + nl <= find(m, SEP, 1, true) then n = n + 1 end
   end
   start = start + chunk
 end
-return n
+return {redis.call("GET", GEN) or "0", n}
 """
 )
 
@@ -242,7 +258,7 @@ local cid = ARGV[2]
 local key = entry_key(cid)
 local name = redis.call("HGET", key, "name")
 local existed = redis.call("DEL", key)
-if name then redis.call("ZREM", ENTRIES, name .. SEP .. cid) end
+if name then redis.call("ZREM", ENTRIES, name .. SEP .. cid); redis.call("INCR", GEN) end
 local labels = by_cid_key(cid)
 for _, member in ipairs(redis.call("SMEMBERS", labels)) do
   local sep = string.find(member, SEP, 1, true)
@@ -429,6 +445,8 @@ class RedisProvider:
                 f"RedisProvider needs a redis:// URL or a redis.Redis client, "
                 f"not {type(url_or_client).__name__}"
             )
+        self._count_cache: dict[str, tuple[str, int]] = {}
+        self._cache_lock = threading.Lock()
         register = self._client.register_script
         self._put_entry = register(_PUT_ENTRY)
         self._bulk_insert = register(_BULK_INSERT)
@@ -588,6 +606,7 @@ class RedisProvider:
             "schemas": len(schemas),
             "lenses": len(lenses),
         }
+        pipe.incr(self._k("atdata:entries:gen"))
         pipe.hset(
             self._k("atdata:meta"),
             mapping={"layout": LAYOUT_VERSION, "built_at": utc_now(), **counts},
@@ -632,19 +651,41 @@ class RedisProvider:
         reply = self._run(
             self._list_entries, max(0, int(offset)), max(0, int(limit)), name_filter or ""
         )
+        if name_filter:
+            self._remember_count(name_filter, reply[0], reply[1])
         width = 1 + len(_ENTRY_FIELDS)
         out = []
-        for i in range(0, len(reply), width):
+        for i in range(2, len(reply), width):
             entry = _entry_from_fields(reply[i], reply[i + 1 : i + width])
             if entry is not None:
                 out.append(entry)
         return out
 
     def count_entries(self, name_filter: str | None = None) -> int:
-        if name_filter:
-            return int(self._run(self._count_entries, name_filter))
-        with self._errors():
-            return int(self._client.zcard(self._k("atdata:entries")))
+        """Server-side; a filtered count right after a filtered listing is one ``GET``.
+
+        A filtered listing walks the whole name index anyway and counts on the way, remembering
+        the total with the index's generation (bumped by every write): while that is unchanged
+        the count is reused (``Index.page_entries`` asks for both, so a page costs one walk).
+        """
+        if not name_filter:
+            with self._errors():
+                return int(self._client.zcard(self._k("atdata:entries")))
+        cached = self._count_cache.get(name_filter)
+        if cached is not None:
+            with self._errors():
+                generation = _s(self._client.get(self._k("atdata:entries:gen"))) or "0"
+            if generation == cached[0]:
+                return cached[1]
+        generation, total = self._run(self._count_entries, name_filter)
+        self._remember_count(name_filter, generation, total)
+        return int(total)
+
+    def _remember_count(self, name_filter: str, generation: Any, total: Any) -> None:
+        with self._cache_lock:
+            if len(self._count_cache) >= 32:
+                self._count_cache.pop(next(iter(self._count_cache)))
+            self._count_cache[name_filter] = (_s(generation) or "0", int(total))
 
     def update_metadata(self, cid: str, metadata: dict | None) -> None:
         packed = pack_metadata(metadata)
