@@ -447,6 +447,84 @@ class Index:
         entry.metadata = merged
         return entry
 
+    # --- promotion (the atmosphere module does the work) ------------------------------------------
+    def plan_promotion(
+        self,
+        entry_name: str | IndexEntry,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        license: str | None = None,
+    ) -> Any:
+        """What promoting a local entry to the logged-in account would do (writes nothing)."""
+        entry = self.resolve_entry(entry_name) if isinstance(entry_name, str) else entry_name
+        return self._need_atmosphere(entry.name).plan_promotion(
+            self, entry, name=name, description=description, tags=tags, license=license
+        )
+
+    def promote_entry(
+        self,
+        entry_name: str | IndexEntry,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        license: str | None = None,
+        progress: Callable[[Any], None] | None = None,
+        cancel: CancelFn | None = None,
+    ) -> str:
+        """Publish a local entry (schema, blobs, entry and label records); its ``at://`` URI.
+
+        Resumable: after a failure, calling it again finishes the job without duplicates.
+        """
+        entry = self.resolve_entry(entry_name) if isinstance(entry_name, str) else entry_name
+        return str(
+            self._need_atmosphere(entry.name).promote_entry(
+                self,
+                entry,
+                name=name,
+                description=description,
+                tags=tags,
+                license=license,
+                progress=progress,
+                cancel=cancel,
+            )
+        )
+
+    def promote_dataset(
+        self,
+        dataset: Any,
+        *,
+        name: str,
+        sample_type: Any = None,
+        schema_version: str = "1.0.0",
+        description: str | None = None,
+        tags: list[str] | None = None,
+        license: str | None = None,
+        maxcount: int | None = 10000,
+        maxsize: int | None = None,
+        progress: Callable[[Any], None] | None = None,
+        cancel: CancelFn | None = None,
+    ) -> str:
+        """Publish a ``Dataset`` straight to PDS blobs (no local entry); its ``at://`` URI."""
+        parsed = parse_ref(name)
+        return str(
+            self._need_atmosphere(name).promote_dataset(
+                dataset,
+                name=parsed.name or name,
+                sample_type=sample_type,
+                schema_version=schema_version,
+                description=description,
+                tags=tags,
+                license=license,
+                maxcount=maxcount,
+                maxsize=maxsize,
+                progress=progress,
+                cancel=cancel,
+            )
+        )
+
     # --- writing ---------------------------------------------------------------------------------
     def write(
         self,
