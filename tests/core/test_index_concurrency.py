@@ -192,3 +192,49 @@ def test_two_processes_on_one_sqlite_file(tmp_path: Path) -> None:
     spec = ("sqlite", str(tmp_path / "fresh" / "index.db"))  # not created beforehand
     store = tmp_path / "shards"
     _check(spec, store, _run_workers(spec, store, processes=2))
+
+
+@pytest.mark.slow
+def test_threads_share_one_provider(spec: tuple[str, str]) -> None:
+    """The TUI calls one provider from many short-lived worker threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from atdata_core.index.entries import IndexEntry
+
+    provider = _open(spec)
+    threads, rounds = 8, 25
+
+    def work(t: int) -> list[str]:
+        mine = []
+        for i in range(rounds):
+            entry = IndexEntry.create(
+                f"t{t}-{i:02d}", "atdata://local/schema/P@1.0.0", [f"/{t}/{i}"]
+            )
+            provider.put_entry(entry, label=entry.name)
+            got = provider.get_entry_by_name(entry.name)
+            assert got is not None and got.cid == entry.cid
+            assert len(provider.list_entries(limit=5)) == 5 or i < 5
+            provider.count_entries(name_filter=f"t{t}-")
+            provider.insert_schema("P", f"1.0.{i}", "{}")
+            mine.append(entry.cid)
+        return mine
+
+    with ThreadPoolExecutor(threads) as pool:
+        written = [cid for cids in pool.map(work, range(threads)) for cid in cids]
+    assert provider.count_entries() == threads * rounds == len(set(written))
+    assert sorted(provider.schema_versions("P"), key=lambda v: int(v.rsplit(".", 1)[1])) == [
+        f"1.0.{i}" for i in range(rounds)
+    ]
+    assert provider.count_entries(name_filter="t3-") == rounds
+    if spec[0] == "postgres":
+        import psycopg
+
+        from atdata_core.index.providers.postgres import MAX_IDLE
+
+        with psycopg.connect(spec[1]) as conn:
+            (open_conns,) = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE application_name = 'atdata-tui' AND datname = current_database()"
+            ).fetchone()
+        assert open_conns <= MAX_IDLE  # idle connections are pooled, not leaked per thread
+    provider.close()
