@@ -56,7 +56,7 @@ from .records import (
     Storage,
     iso_datetime,
     now_iso,
-    schema_content_hash,
+    schema_signature,
     schema_to_record,
 )
 
@@ -287,22 +287,22 @@ def _canonical(value: Any) -> str:
 
 
 def find_schema(
-    client: AtmosphereClient, did: str, local: dict[str, Any]
+    client: AtmosphereClient, did: str, record: dict[str, Any]
 ) -> tuple[RecordView | None, list[str]]:
     """An existing schema record of ``did`` with the same name, version and content, if any.
 
     Also returns warnings (a record with the same name and version but other fields).
     """
-    digest = schema_mod.content_hash(local)
+    wanted = schema_signature(record)
     warnings = []
     for view in client.iter_records(did, SCHEMA):
         value = view.value
-        if value.get("name") != local["name"] or value.get("version") != local["version"]:
+        if value.get("name") != record["name"] or value.get("version") != record["version"]:
             continue
-        if schema_content_hash(value) == digest:
+        if schema_signature(value) == wanted:
             return view, warnings
         warnings.append(
-            f"{view.uri} is also {local['name']}@{local['version']} but has different fields; "
+            f"{view.uri} is also {record['name']}@{record['version']} but has different fields; "
             "consider publishing a new schema version"
         )
     return None, warnings
@@ -313,7 +313,7 @@ def plan_schema(
 ) -> tuple[PlannedRecord, list[str]]:
     """The schema record step: reuse an identical record, or create one at a deterministic key."""
     record = schema_to_record(local)
-    existing, warnings = find_schema(client, did, local)
+    existing, warnings = find_schema(client, did, record)
     summary = f"{local['name']}@{local['version']}"
     if existing is not None:
         return PlannedRecord(

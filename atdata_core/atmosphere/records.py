@@ -288,7 +288,6 @@ def decode_metadata(value: Any, where: str) -> dict[str, Any] | None:
                 raw,
                 raw=False,
                 strict_map_key=True,
-                max_buffer_size=MAX_METADATA_BYTES,
                 max_bin_len=MAX_METADATA_BYTES,
                 max_str_len=MAX_METADATA_BYTES,
                 max_array_len=MAX_JSON_ITEMS,
@@ -943,9 +942,15 @@ class LensRecord:
 def schema_to_record(
     local: Mapping[str, Any], *, metadata: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The ``science.alt.dataset.schema`` record for a local schema record (JSON Schema form)."""
+    """The ``science.alt.dataset.schema`` record for a local schema record (JSON Schema form).
+
+    A PDS stores records as DAG-CBOR, which sorts map keys, so the order of ``properties`` does
+    not survive; the field order is kept in the open ``metadata`` object as ``fieldOrder``.
+    """
     try:
-        out = schema_mod.to_atproto_record(local, metadata=metadata)
+        names = [f.name for f in schema_mod.fields_from_record(local)]
+        meta = {"fieldOrder": names, **dict(metadata or {})}
+        out = schema_mod.to_atproto_record(local, metadata=meta)
     except SchemaError as exc:
         raise RecordError(f"cannot publish schema: {exc}") from None
     out["createdAt"] = iso_datetime(out.get("createdAt"))
@@ -956,7 +961,8 @@ def parse_schema(value: Any, *, uri: str) -> dict[str, Any]:
     """A schema record from the network → the local form (``Index.decode_schema`` reads it).
 
     Field names, types, nesting and sizes are validated by ``schema``; nothing in it is executed.
-    The local form's ``$ref`` is the record's at:// URI.
+    Fields come in ``metadata.fieldOrder`` order when that names exactly the fields (else in the
+    order of ``required``, then the rest). The local form's ``$ref`` is the record's at:// URI.
     """
     _check_size(value, uri)
     rtype = _check_type(value, uri, SCHEMA, *LEGACY_SCHEMAS)
@@ -966,6 +972,7 @@ def parse_schema(value: Any, *, uri: str) -> dict[str, Any]:
     r.string("createdAt", required=False, max_len=64, kind="datetime")
     r.string("description", required=False, max_len=MAX_DESCRIPTION, kind="text")
     r.obj("schema")
+    r.obj("metadata", required=False)
     normalized = dict(value)
     if rtype != SCHEMA:
         normalized["$type"] = SCHEMA
@@ -974,13 +981,38 @@ def parse_schema(value: Any, *, uri: str) -> dict[str, Any]:
         schema_mod.fields_from_record(local)
     except SchemaError as exc:
         raise RecordError(f"{uri}: {exc}") from None
+    local["fields"] = _ordered_fields(local["fields"], value)
     local["$ref"] = uri
     return local
 
 
-def schema_content_hash(value: Mapping[str, Any]) -> str | None:
-    """The content hash of a schema record (either form), or ``None`` if it cannot be read."""
+def _ordered_fields(fields: list[dict[str, Any]], value: Mapping[str, Any]) -> list[dict[str, Any]]:
+    by_name = {f["name"]: f for f in fields}
+    meta = value.get("metadata")
+    order = meta.get("fieldOrder") if isinstance(meta, Mapping) else None
+    if isinstance(order, list) and sorted(map(str, order)) == sorted(by_name):
+        return [by_name[name] for name in order]
+    schema = value.get("schema")
+    required = schema.get("required") if isinstance(schema, Mapping) else None
+    if isinstance(required, list):
+        first = [by_name[n] for n in dict.fromkeys(required) if isinstance(n, str) and n in by_name]
+        rest = [f for f in fields if f["name"] not in set(required)]
+        return first + rest
+    return fields
+
+
+def schema_signature(value: Mapping[str, Any]) -> str | None:
+    """What makes two schema records the same schema: name, version and the JSON Schema body
+    (compared with sorted keys, because a PDS reorders them), or ``None`` if it is malformed."""
     try:
-        return schema_mod.content_hash(value)
-    except (SchemaError, RecordError, TypeError, ValueError):
+        body = value["schema"]
+        if not isinstance(body, Mapping):
+            return None
+        return json.dumps(
+            [value["name"], value["version"], body],
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+    except (KeyError, TypeError, ValueError):
         return None
