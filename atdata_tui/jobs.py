@@ -465,15 +465,25 @@ def human_duration(seconds: float | None) -> str:
     return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
 
 
-def human_rate(progress: JobProgress) -> str:
+def human_rate(progress: JobProgress, *, short: bool = False) -> str:
+    """``31k samples/s`` (or ``31k/s`` with ``short``), ``1.2 MB/s`` for byte counts."""
     if progress.rate is None:
         return "-"
     if progress.unit == "bytes":
         return f"{human_bytes(progress.rate)}/s"
-    rate = progress.rate
-    if rate >= 10_000:
-        return f"{rate / 1000:.0f}k {progress.unit}/s"
-    return f"{rate:.0f} {progress.unit}/s"
+    unit = "/s" if short else f" {progress.unit}/s"
+    return f"{human_count(progress.rate)}{unit}"
+
+
+def human_count(n: float) -> str:
+    """``950``, ``12.5k``, ``31k``, ``1.2M``: counts that fit a narrow column."""
+    if n < 1000:
+        return f"{n:.0f}"
+    if n < 10_000:
+        return f"{n / 1000:.1f}k"
+    if n < 1_000_000:
+        return f"{n / 1000:.0f}k"
+    return f"{n / 1_000_000:.1f}M"
 
 
 __all__ = [
@@ -485,6 +495,7 @@ __all__ = [
     "JobState",
     "JobUpdated",
     "human_bytes",
+    "human_count",
     "human_duration",
     "human_rate",
 ]

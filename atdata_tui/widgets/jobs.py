@@ -19,7 +19,15 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 
-from ..jobs import Job, JobState, JobUpdated, human_bytes, human_duration, human_rate
+from ..jobs import (
+    Job,
+    JobState,
+    JobUpdated,
+    human_bytes,
+    human_count,
+    human_duration,
+    human_rate,
+)
 
 if TYPE_CHECKING:
     from ..jobs import JobManager
@@ -82,12 +90,15 @@ def job_outcome(job: Job) -> Text:
 
 
 def job_size(job: Job) -> str:
+    """``108k · 106 MB`` for writes, ``12.0 MB/40.0 MB`` for uploads: fits a 13-cell column."""
     p = job.progress
     if p.unit == "bytes":
+        if not p.done and not p.total:
+            return ""
         total = f"/{human_bytes(p.total)}" if p.total else ""
         return f"{human_bytes(p.done)}{total}"
     if p.samples or p.bytes:
-        return f"{p.samples:,} · {human_bytes(p.bytes)}"
+        return f"{human_count(p.samples)} · {human_bytes(p.bytes)}"
     return ""
 
 
@@ -97,7 +108,7 @@ def job_detail(job: Job) -> Text:
     p = job.progress
     out = Text()
     out.append(f"{icon} {job.state.value}", style=style)
-    out.append(f"  {job.kind} #{job.id}: ", style="dim")
+    out.append(f"  {job.kind} job #{job.id}  ", style="dim")
     out.append(job.title, style="bold")
     if job.attempts > 1:
         out.append(f"  (attempt {job.attempts})", style="dim")
@@ -110,10 +121,12 @@ def job_detail(job: Job) -> Text:
         out.append("error   ", style="dim")
         out.append(job.error + "\n", style="red")
     parts = []
-    if p.unit == "bytes" or p.bytes:
-        parts.append(job_size(job))
+    if p.unit == "bytes" and (p.done or p.total):
+        parts.append(job_size(job) + " uploaded")
     if p.samples:
         parts.append(f"{p.samples:,} samples")
+    if p.bytes and p.unit != "bytes":
+        parts.append(human_bytes(p.bytes))
     if job.running:
         parts.append(f"rate {human_rate(p)}")
         parts.append(f"ETA {human_duration(p.eta)}")
@@ -159,15 +172,15 @@ class JobsPanel(Vertical):
         Binding("enter", "job_details", "Details", id="job-details", show=False),
     ]
 
+    #: (label, key, width); the result column takes what is left of the terminal's width.
     COLUMNS = (
-        ("", 2),
-        ("kind", 8),
-        ("job", 22),
-        ("progress", BAR_WIDTH + 5),
-        ("size", 16),
-        ("rate", 12),
-        ("ETA", 7),
-        ("result / error", 40),
+        ("", "state", 1),
+        ("job", "job", 22),
+        ("progress", "progress", BAR_WIDTH + 5),
+        ("done", "size", 13),
+        ("rate", "rate", 9),
+        ("ETA", "eta", 6),
+        ("result / error", "result", 0),
     )
 
     def __init__(self, *, id: str | None = "jobs-panel") -> None:
@@ -191,8 +204,10 @@ class JobsPanel(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for label, width in self.COLUMNS:
-            table.add_column(label, key=label or "state", width=width)
+        used = sum(w + 2 * table.cell_padding for _l, _k, w in self.COLUMNS)
+        rest = max(16, self.app.size.width - used - 4)
+        for label, key, width in self.COLUMNS:
+            table.add_column(label, key=key, width=width or rest)
         self.manager.subscribe(self)
         for job in self.manager.jobs:
             self._upsert(job)
@@ -209,11 +224,10 @@ class JobsPanel(Vertical):
         running = job.state is JobState.RUNNING
         return [
             Text(icon, style=style),
-            Text(job.kind, style="dim"),
             Text(job.title, no_wrap=True, overflow="ellipsis", end=""),
             progress_bar(job),
             Text(job_size(job), no_wrap=True, end=""),
-            Text(human_rate(job.progress) if running else "", no_wrap=True, end=""),
+            Text(human_rate(job.progress, short=True) if running else "", no_wrap=True, end=""),
             Text(human_duration(job.progress.eta) if running else "", end=""),
             job_outcome(job),
         ]
@@ -223,8 +237,8 @@ class JobsPanel(Vertical):
         key = str(job.id)
         cells = self._cells(job)
         if job.id in self._rows:
-            for (label, _w), cell in zip(self.COLUMNS, cells, strict=True):
-                table.update_cell(key, label or "state", cell)
+            for (_label, column, _w), cell in zip(self.COLUMNS, cells, strict=True):
+                table.update_cell(key, column, cell)
         else:
             table.add_row(*cells, key=key)
             self._rows.add(job.id)
