@@ -684,9 +684,35 @@ def test_postgres_opens_atdata_tables_and_migrates_once(postgres_dsn: str) -> No
     provider = PostgresProvider(postgres_dsn)
     PostgresProvider(postgres_dsn).close()
     assert provider.get_entry_by_name("old").data_urls == entry.data_urls
+    assert provider.count_entries() == 1  # the kept count starts from the rows already there
     with psycopg.connect(postgres_dsn) as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM atdata_migrations ORDER BY 1")]
         packed = conn.execute("SELECT data_urls FROM dataset_entries").fetchone()[0]
     assert versions == [m[0] for m in MIGRATIONS]
     assert msgpack.unpackb(packed) == entry.data_urls  # atdata reads ours the same way
+    provider.close()
+
+
+@pytest.mark.postgres
+def test_postgres_kept_count_stays_exact_whoever_writes(postgres_dsn: str) -> None:
+    """The entry count is kept by triggers: replacing, raw SQL, rollbacks and TRUNCATE included."""
+    import psycopg
+
+    from atdata_core.index.providers.postgres import PostgresProvider
+
+    provider = PostgresProvider(postgres_dsn)
+    provider.bulk_insert([fake_entry("a", i) for i in range(10)])
+    provider.bulk_insert([fake_entry("a", i) for i in range(5, 15)])  # 5 replaced, 5 new
+    provider.put_entry(fake_entry("a", 3))  # a replacement
+    assert provider.count_entries() == 15
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM dataset_entries WHERE cid = %s", (fake_entry("a", 0).cid,))
+        with pytest.raises(psycopg.errors.DivisionByZero), conn.transaction():
+            conn.execute("DELETE FROM dataset_entries")
+            conn.execute("SELECT 1 / 0")  # rolled back: so is the count
+        assert provider.count_entries() == 14
+        (real,) = conn.execute("SELECT count(*) FROM dataset_entries").fetchone()
+        assert real == 14
+        conn.execute("TRUNCATE dataset_entries")
+    assert provider.count_entries() == 0
     provider.close()
