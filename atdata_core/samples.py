@@ -171,6 +171,11 @@ def encode_ndarray(array: np.ndarray) -> bytes:
     """Encode an array in atdata's layout: dtype string, rank, int64 shape, raw C-order bytes."""
     if array.dtype.kind == "O" or array.dtype.hasobject:
         raise NDArrayError("object-dtype arrays cannot be stored (they would need pickle)")
+    if array.dtype.names is not None:
+        raise NDArrayError(
+            f"structured dtype {array.dtype} cannot be stored: the layout keeps only "
+            f"{array.dtype.str!r} and its field names would be lost; store each field as an NDArray"
+        )
     dtype_str = array.dtype.str.encode("ascii")
     shape = array.shape
     header = bytes((len(dtype_str),)) + dtype_str + bytes((len(shape),))
@@ -301,7 +306,7 @@ def _decoder_for(ftype: FieldType, name: str) -> Decoder | None:
 
         return decode
     if ftype.kind == "array" and ftype.items is not None and ftype.items.kind == "ndarray":
-        return lambda v: None if v is None else [decode_ndarray(x) for x in v]
+        return lambda v: _decode_array_list(v, name)
     if ftype.kind == "primitive":
         expected: tuple[type, ...] = {
             "str": (str,),
@@ -325,6 +330,25 @@ def _decoder_for(ftype: FieldType, name: str) -> Decoder | None:
     return None
 
 
+def _decode_array_list(v: Any, name: str) -> Any:
+    """A ``list[NDArray]`` field: blobs are decoded, arrays (from a lens or a copy) kept as they are."""
+    if v is None:
+        return None
+    if not isinstance(v, list):
+        raise FieldTypeError(f"field {name!r} should be a list of NDArrays, got {type(v).__name__}")
+    out = []
+    for x in v:
+        if isinstance(x, np.ndarray):
+            out.append(x)
+        elif isinstance(x, (bytes, bytearray, memoryview)):
+            out.append(decode_ndarray(x))
+        else:
+            raise FieldTypeError(
+                f"field {name!r} should hold NDArray blobs, got a {type(x).__name__} item"
+            )
+    return out
+
+
 def _check_list(v: Any, name: str) -> Any:
     if v is not None and not isinstance(v, list):
         raise FieldTypeError(f"field {name!r} should be a list, got {type(v).__name__}")
@@ -344,16 +368,37 @@ class _Codec:
     fields: list[FieldSpec]
     encoders: list[tuple[str, Encoder | None]]
     decoders: list[tuple[str, Decoder | None, bool]]  # name, decoder, required
+    #: The decode hot path: name, exact type (primitives: values of exactly this type need no
+    #: check), decoder, required, nullable. ``from_data`` runs once per sample read, so a
+    #: primitive of the right type costs one ``type() is`` test instead of a function call.
+    plan: list[tuple[str, type | None, Decoder | None, bool, bool]]
 
 
 def _compile_codec(cls: type) -> _Codec:
     specs = field_specs(cls)
+    defaults = {
+        f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING
+    }
+    decoders = [
+        (s.name, _decoder_for(s.type, s.name), not (s.optional or s.has_default)) for s in specs
+    ]
+    plan = []
+    for spec, (name, decoder, required) in zip(specs, decoders, strict=True):
+        exact = (
+            PRIMITIVE_TYPES[spec.type.primitive or "str"] if spec.type.kind == "primitive" else None
+        )
+        # nil is a value only for optional fields (and `x: T = None`, which Python allows)
+        nullable = (
+            spec.optional
+            or spec.type.kind == "any"
+            or (name in defaults and defaults[name] is None)
+        )
+        plan.append((name, exact, decoder, required, nullable))
     return _Codec(
         fields=specs,
         encoders=[(s.name, _encoder_for(s.type)) for s in specs],
-        decoders=[
-            (s.name, _decoder_for(s.type, s.name), not (s.optional or s.has_default)) for s in specs
-        ],
+        decoders=decoders,
+        plan=plan,
     )
 
 
@@ -400,10 +445,17 @@ class PackableSample:
     def from_data(cls: type[S], data: Mapping[str, Any]) -> S:
         """Build a sample from an unpacked msgpack map, decoding NDArray blobs."""
         kwargs: dict[str, Any] = {}
-        for name, decoder, required in cls._atdata_codec.decoders:
+        for name, exact, decoder, required, nullable in cls._atdata_codec.plan:
             if name in data:
                 value = data[name]
-                kwargs[name] = decoder(value) if decoder is not None else value
+                if value is None:
+                    if not nullable:
+                        raise FieldTypeError(
+                            f"field {name!r} of {cls.__name__} is nil but not optional"
+                        )
+                elif decoder is not None and type(value) is not exact:
+                    value = decoder(value)
+                kwargs[name] = value
             elif required:
                 raise MissingFieldError(f"required field {name!r} of {cls.__name__} is missing")
         try:

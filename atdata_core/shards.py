@@ -20,8 +20,15 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
+from zlib import adler32
 
-from .errors import CorruptShardError, ShardError, TruncatedShardError, WriteError
+from .errors import (
+    CorruptShardError,
+    ShardError,
+    SourceError,
+    TruncatedShardError,
+    WriteError,
+)
 from .samples import new_key
 
 BLOCK = 512
@@ -75,29 +82,51 @@ class TarMember:
     data: bytes | memoryview
 
 
-def _parse_number(field_bytes: bytes, shard: str | None, what: str) -> int:
-    if field_bytes and field_bytes[0] & 0x80:  # GNU base-256
-        value = int.from_bytes(field_bytes[1:], "big")
-        return -value if field_bytes[0] & 0x40 else value
-    text = field_bytes.split(b"\0", 1)[0].strip()
-    if not text:
-        return 0
-    try:
-        return int(text, 8)
-    except ValueError:
-        raise CorruptShardError(
-            f"bad tar header ({what} field {text[:20]!r})", shard=shard
-        ) from None
-
-
 def _checksum_ok(header: bytes) -> bool:
-    stored = header[148:156].split(b"\0", 1)[0].strip()
+    """Verify a ustar header checksum (the sum of its bytes, the checksum field read as spaces).
+
+    ``zlib.adler32``'s low 16 bits are ``1 + sum(data) mod 65521``; over slices of at most 256
+    bytes the sum cannot reach 65521, so three slices give the exact unsigned sum. This is the same
+    check as ``sum(header)``, not a weaker one, at a quarter of the cost (≈0.4 µs vs 1.7 µs per
+    header), which is what lets verification stay on by default. Historic writers that summed
+    signed bytes are accepted too, as ``tarfile`` does.
+    """
+    field_bytes = header[148:156]
+    stored_text = field_bytes.split(b"\0", 1)[0]
     try:
-        expected = int(stored, 8)
+        stored = int(stored_text, 8)
     except ValueError:
         return False
-    total = sum(header[:148]) + 8 * 32 + sum(header[156:])
-    return total == expected
+    total = (
+        (adler32(header[:148]) & 0xFFFF)
+        + (adler32(header[156:356]) & 0xFFFF)
+        + (adler32(header[356:]) & 0xFFFF)
+        + (8 * 32 - 3)  # the checksum field as spaces, minus adler32's three initial 1s
+    )
+    if total == stored:
+        return True
+    high = sum(1 for b in header[:148] if b & 0x80) + sum(1 for b in header[156:] if b & 0x80)
+    return total - 256 * high == stored
+
+
+def _parse_size(header: bytes, shard: str | None, at: int) -> int:
+    field_bytes = header[124:136]
+    if field_bytes[0] & 0x80:  # GNU base-256, for members of 8 GiB and more
+        value = int.from_bytes(field_bytes[1:], "big")
+        size = value - (1 << 88) if field_bytes[0] & 0x40 else value
+    else:
+        text = field_bytes.split(b"\0", 1)[0]
+        try:
+            size = int(text, 8)
+        except ValueError:
+            if text.strip():
+                raise CorruptShardError(
+                    f"bad tar header at byte {at} (size field {text[:20]!r})", shard=shard
+                ) from None
+            size = 0
+    if size < 0 or size > MAX_MEMBER_SIZE:
+        raise CorruptShardError(f"tar member at byte {at} declares size {size}", shard=shard)
+    return size
 
 
 def _parse_pax(data: bytes) -> dict[str, str]:
@@ -107,7 +136,10 @@ def _parse_pax(data: bytes) -> dict[str, str]:
         space = data.find(b" ", pos)
         if space < 0:
             break
-        length = int(data[pos:space])
+        try:
+            length = int(data[pos:space])
+        except ValueError:
+            break
         if length <= 0:
             break
         record = data[space + 1 : pos + length - 1]
@@ -117,129 +149,162 @@ def _parse_pax(data: bytes) -> dict[str, str]:
     return out
 
 
-class _Buffer:
-    """Sequential reads over a stream in large chunks, or over an in-memory buffer with no copy."""
+def _refill(
+    stream: IO[bytes], raw: bytes, pos: int, base: int, need: int
+) -> tuple[bytes, int, int, bool]:
+    """Keep ``raw[pos:]`` and read on until ``need`` bytes are available from there.
 
-    __slots__ = ("buf", "eof", "pos", "stream")
-
-    def __init__(self, source: IO[bytes] | bytes | memoryview | mmap.mmap) -> None:
-        if isinstance(source, (bytes, bytearray, memoryview, mmap.mmap)):
-            self.buf: Any = memoryview(source)
-            self.stream = None
-            self.eof = True
-        else:
-            self.buf = b""
-            self.stream = source
-            self.eof = False
-        self.pos = 0
-
-    def ensure(self, n: int) -> bool:
-        """Make ``n`` bytes available from ``pos``; False at end of stream."""
-        if len(self.buf) - self.pos >= n:
-            return True
-        if self.eof:
-            return False
-        rest = bytes(self.buf[self.pos :])
-        parts = [rest]
-        have = len(rest)
-        while have < n:
-            chunk = self.stream.read(max(_CHUNK, n - have))  # type: ignore[union-attr]
-            if not chunk:
-                self.eof = True
-                break
-            parts.append(chunk)
-            have += len(chunk)
-        self.buf = b"".join(parts) if len(parts) > 1 else rest
-        self.pos = 0
-        return have >= n
-
-    def take(self, n: int) -> Any:
-        start = self.pos
-        self.pos += n
-        return self.buf[start : start + n]
-
-    def skip(self, n: int) -> bool:
-        if self.ensure(n):
-            self.pos += n
-            return True
-        return False
+    Returns the new buffer, the shard offset of its first byte, the position to go on from
+    (0, or how far past the end a skip fell short) and whether the stream ended. ``pos`` may lie
+    past the end of ``raw`` (padding not yet read): those bytes are skipped.
+    """
+    eof = False
+    skip = pos - len(raw)
+    while skip > 0:
+        chunk = stream.read(min(skip, _CHUNK))
+        if not chunk:
+            return b"", base + pos - skip, skip, True
+        skip -= len(chunk)
+    rest = raw[pos:] if pos < len(raw) else b""
+    parts = [rest]
+    have = len(rest)
+    while have < need:
+        chunk = stream.read(max(_CHUNK, need - have))
+        if not chunk:
+            eof = True
+            break
+        parts.append(chunk)
+        have += len(chunk)
+    return b"".join(parts), base + pos, 0, eof
 
 
 def iter_members(
-    source: IO[bytes] | bytes | memoryview | mmap.mmap,
+    source: IO[bytes] | bytes | bytearray | memoryview | mmap.mmap,
     *,
     shard: str | None = None,
     verify_checksums: bool = True,
     start_offset: int = 0,
+    require_end: bool = False,
 ) -> Iterator[TarMember]:
     """Stream the regular-file members of a tar without reading the whole shard first.
 
-    ``source`` is any binary stream (file, HTTP response, S3 body) or an in-memory buffer (then
-    member data are zero-copy ``memoryview`` slices). Directories and other non-file members are
-    skipped; unsafe names (absolute, ``..``) raise ``CorruptShardError``; a shard that stops in the
-    middle of a member raises ``TruncatedShardError``. ``start_offset`` only labels offsets (used
-    when reading from the middle of a shard).
+    ``source`` is any binary stream (file, HTTP response, S3 body) or an in-memory buffer (an mmap,
+    bytes): then member data are zero-copy ``memoryview`` slices. Directories and other non-file
+    members are skipped; unsafe names (absolute, ``..``) raise ``CorruptShardError``; a shard that
+    stops in the middle of a member raises ``TruncatedShardError``. ``start_offset`` only labels
+    offsets (used when reading from the middle of a shard). With ``require_end`` (reading a
+    whole shard) a shard that stops without its end-of-archive marker is ``TruncatedShardError``
+    too; without it (a byte range, a live stream) such an end is accepted.
     """
-    buf = _Buffer(source)
-    offset = start_offset
+    for name, offset, data in _iter_member_tuples(
+        source, shard, verify_checksums, start_offset, require_end
+    ):
+        yield TarMember(name, offset, data)
+
+
+def _iter_member_tuples(
+    source: IO[bytes] | bytes | bytearray | memoryview | mmap.mmap,
+    shard: str | None,
+    verify_checksums: bool,
+    start_offset: int,
+    require_end: bool = False,
+) -> Iterator[tuple[str, int, memoryview]]:
+    """The parser behind ``iter_members``, yielding ``(name, offset, data)`` tuples.
+
+    One flat loop over one buffer with the header fields sliced straight out of it: this is the
+    hot path of every read, so it builds no per-member object but a tuple (a frozen dataclass
+    costs 0.4 µs per member, a fifth of the whole parse) and never copies member data.
+    """
+    stream: IO[bytes] | None
+    if isinstance(source, (bytes, bytearray, memoryview, mmap.mmap)):
+        stream = None
+        raw: Any = source
+        if isinstance(source, memoryview) and source.itemsize != 1:
+            raw = source.cast("B")
+    else:
+        stream = source
+        raw = b""
+    mv = memoryview(raw)
+    n = len(mv)
+    pos = 0
+    base = start_offset  # the shard offset of raw[0]
+    eof = stream is None
     long_name: str | None = None
-    pax: dict[str, str] = {}
+    pax_path: str | None = None
     while True:
-        if not buf.ensure(BLOCK):
-            if len(buf.buf) - buf.pos:
-                raise TruncatedShardError("ends inside a tar header", shard=shard)
-            return  # a stream may simply end without the two zero blocks
-        header = bytes(buf.take(BLOCK))
-        if header == _ZERO_BLOCK:
+        if n - pos < BLOCK:
+            if not eof:
+                raw, base, pos, eof = _refill(stream, raw, pos, base, BLOCK)  # type: ignore[arg-type]
+                mv, n = memoryview(raw), len(raw)
+                continue
+            if n - pos > 0:
+                raise TruncatedShardError(
+                    f"ends inside a tar header at byte {base + pos}", shard=shard
+                )
+            if require_end:  # a whole shard: writers always pad and end with zero blocks
+                if n - pos < 0:
+                    raise TruncatedShardError(
+                        f"ends inside the padding of the member before byte {base + pos}",
+                        shard=shard,
+                    )
+                raise TruncatedShardError(
+                    f"ends at byte {base + n} without the end-of-archive marker (cut short?)",
+                    shard=shard,
+                )
+            return  # a byte range, or a stream that simply ends without the zero blocks
+        header = raw[pos : pos + BLOCK]
+        if type(header) is not bytes:
+            header = bytes(header)
+        if header[0] == 0 and header == _ZERO_BLOCK:
             return
         if verify_checksums and not _checksum_ok(header):
             raise CorruptShardError(
-                f"tar header checksum mismatch at byte {offset} (corrupt or not a tar file)",
+                f"tar header checksum mismatch at byte {base + pos} (corrupt or not a tar file)",
                 shard=shard,
             )
-        size = _parse_number(header[124:136], shard, "size")
-        if size < 0 or size > MAX_MEMBER_SIZE:
-            raise CorruptShardError(
-                f"tar member at byte {offset} declares size {size}", shard=shard
+        size = _parse_size(header, shard, base + pos)
+        end = pos + BLOCK + size
+        if end > n:
+            if not eof:
+                raw, base, pos, eof = _refill(stream, raw, pos, base, BLOCK + size)  # type: ignore[arg-type]
+                mv, n = memoryview(raw), len(raw)
+                continue
+            raise TruncatedShardError(
+                f"ends inside member at byte {base + pos} ({size} bytes declared, "
+                f"{n - pos - BLOCK} present)",
+                shard=shard,
             )
-        typeflag = header[156:157]
-        padded = (size + BLOCK - 1) & ~(BLOCK - 1)
-        header_offset = offset
-        offset += BLOCK + padded
-        if typeflag in (b"0", b"\0", b"7"):
-            if not buf.ensure(padded) and len(buf.buf) - buf.pos < size:
-                raise TruncatedShardError(
-                    f"ends inside member at byte {header_offset} ({size} bytes declared)",
-                    shard=shard,
-                )
-            data = buf.take(size)
-            buf.pos += min(padded - size, len(buf.buf) - buf.pos)
+        flag = header[156]
+        if flag == 48 or flag == 0 or flag == 55:  # '0', NUL (old tar), '7' (contiguous)
             if long_name is not None:
                 name = long_name
-            elif "path" in pax:
-                name = pax["path"]
+            elif pax_path is not None:
+                name = pax_path
             else:
-                name = header[:100].split(b"\0", 1)[0].decode("utf-8", "replace")
-                if header[257:262] == b"ustar" and header[345] != 0:
+                cut = header.find(0, 0, 100)
+                name = header[: cut if cut >= 0 else 100].decode("utf-8", "replace")
+                if header[345] and header[257:262] == b"ustar":
                     prefix = header[345:500].split(b"\0", 1)[0].decode("utf-8", "replace")
                     name = f"{prefix}/{name}"
-            long_name = None
-            pax = {}
-            if name.startswith("/") or ".." in name.split("/"):
+            long_name = pax_path = None
+            if name[:1] == "/" or (".." in name and ".." in name.split("/")):
                 raise CorruptShardError(f"unsafe member name {name[:200]!r}", shard=shard)
-            yield TarMember(name, header_offset, data)
-        elif typeflag in (b"L", b"x", b"g"):
+            member = (name, base + pos, mv[pos + BLOCK : end])
+            pos += BLOCK + ((size + BLOCK - 1) & ~(BLOCK - 1))
+            yield member
+            continue
+        if flag == 76 or flag == 120:  # 'L' GNU long name, 'x' pax header for the next member
             if size > MAX_MEMBER_NAME * 16:
-                raise CorruptShardError(f"extended header of {size} bytes", shard=shard)
-            if not buf.ensure(padded):
-                raise TruncatedShardError("ends inside an extended header", shard=shard)
-            data = bytes(buf.take(padded))[:size]
-            if typeflag == b"L":
+                raise CorruptShardError(
+                    f"extended header of {size} bytes at byte {base + pos}", shard=shard
+                )
+            data = bytes(mv[pos + BLOCK : end])
+            if flag == 76:
                 long_name = data.split(b"\0", 1)[0].decode("utf-8", "replace")
-            elif typeflag == b"x":
-                pax = _parse_pax(data)
-        elif not buf.skip(padded):
-            raise TruncatedShardError("ends inside a member", shard=shard)
+            else:
+                pax_path = _parse_pax(data).get("path", pax_path)
+        # anything else (directories, links, pax globals) carries no sample data: skip it
+        pos += BLOCK + ((size + BLOCK - 1) & ~(BLOCK - 1))
 
 
 def split_key(name: str) -> tuple[str, str]:
@@ -266,28 +331,41 @@ class RawSample:
 
 
 def iter_raw_samples(
-    source: IO[bytes] | bytes | memoryview | mmap.mmap,
+    source: IO[bytes] | bytes | bytearray | memoryview | mmap.mmap,
     *,
     shard: str | None = None,
     verify_checksums: bool = True,
     start_offset: int = 0,
+    require_end: bool = False,
 ) -> Iterator[RawSample]:
-    """Group consecutive members with the same key into samples (``key.msgpack`` → one sample)."""
+    """Group consecutive members with the same key into samples (``key.msgpack`` → one sample).
+
+    Options as for ``iter_members``.
+    """
     current: RawSample | None = None
-    for member in iter_members(
-        source, shard=shard, verify_checksums=verify_checksums, start_offset=start_offset
-    ):
-        name = member.name
-        if name.endswith(".msgpack") and "." not in name[name.rfind("/") + 1 : -8]:
-            key, ext = name[:-8], "msgpack"
-        else:
-            key, ext = split_key(name)
-        if current is not None and current.key == key:
-            current.parts[ext] = member.data
-            continue
+    current_key = None
+    try:
+        for name, offset, data in _iter_member_tuples(
+            source, shard, verify_checksums, start_offset, require_end
+        ):
+            if name.endswith(".msgpack") and "." not in name[name.rfind("/") + 1 : -8]:
+                key, ext = name[:-8], "msgpack"
+            else:
+                key, ext = split_key(name)
+            if key == current_key:
+                current.parts[ext] = data  # type: ignore[union-attr]
+                continue
+            if current is not None:
+                yield current
+            current = RawSample(key, {ext: data}, offset, shard)
+            current_key = key
+    except ShardError:
+        # The sample read before the damage is whole (its members all parsed): hand it out
+        # before the error, so skipping a damaged shard keeps every good sample.
         if current is not None:
-            yield current
-        current = RawSample(key, {ext: member.data}, member.offset, shard)
+            pending, current = current, None
+            yield pending
+        raise
     if current is not None:
         yield current
 
@@ -298,9 +376,9 @@ def open_local(path: str | os.PathLike[str]) -> Iterator[mmap.mmap | bytes]:
     try:
         f = open(path, "rb")
     except FileNotFoundError:
-        raise ShardError("file not found", shard=str(path)) from None
+        raise SourceError("file not found", shard=str(path)) from None
     except OSError as exc:
-        raise ShardError(f"cannot open: {exc.strerror}", shard=str(path)) from None
+        raise SourceError(f"cannot open: {exc.strerror}", shard=str(path)) from None
     with f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
@@ -362,7 +440,11 @@ def tar_header(name: str, size: int, mtime: int = 0) -> bytes:
         long = raw + b"\0"
         out = _finish_header(bytearray(BLOCK), len(long), b"././@LongLink", mtime, b"L")
         out += long + bytes((-len(long)) % BLOCK)
-        raw = raw[:100]
+        # The ustar field holds a shortened name; keep its extension so a reader that lands on
+        # this header alone (a manifest's ranged read) still sees a ``.msgpack`` member.
+        dot = raw.rfind(b".")
+        suffix = raw[dot:] if dot > 0 and len(raw) - dot <= 20 and b"/" not in raw[dot:] else b""
+        raw = raw[: 100 - len(suffix)] + suffix
     return out + _finish_header(bytearray(BLOCK), size, raw, mtime, b"0")
 
 
@@ -485,7 +567,8 @@ class ShardWriter:
         self.write_member(f"{key}.msgpack", payload, key=key)
 
     def write_member(self, name: str, payload: bytes, *, key: str | None = None) -> None:
-        record = tar_header(name, len(payload)) + payload + bytes((-len(payload)) % BLOCK)
+        header = tar_header(name, len(payload))
+        record = header + payload + bytes((-len(payload)) % BLOCK)
         if self._current is not None and (
             (self.maxcount is not None and self._count >= self.maxcount)
             or (self.maxsize is not None and self._size + len(record) + 2 * BLOCK > self.maxsize)
@@ -495,7 +578,10 @@ class ShardWriter:
             self._start_shard()
         self._current.write(record)  # type: ignore[union-attr]
         self._hash.update(record)
-        self._entries.append((key or split_key(name)[0], self._size, len(payload)))
+        # The manifest offset is that of the member's own ustar header, after any GNU long-name
+        # record, so ``member_span`` covers exactly the header and the payload.
+        header_offset = self._size + len(header) - BLOCK
+        self._entries.append((key or split_key(name)[0], header_offset, len(payload)))
         self._count += 1
         self._size += len(record)
 
@@ -605,7 +691,11 @@ def read_manifest(data: bytes | str) -> list[tuple[str, int, int]]:
 
 
 def member_span(offset: int, size: int) -> tuple[int, int]:
-    """Byte range (inclusive end) to fetch sample at ``offset``: its header and padded payload."""
+    """Byte range (inclusive end) to fetch sample at ``offset``: its header and its payload.
+
+    The padding after the payload is left out (a ranged read costs exactly the sample's bytes);
+    the reader accepts a last member without padding unless told to ``require_end``.
+    """
     return offset, offset + BLOCK + size - 1
 
 
