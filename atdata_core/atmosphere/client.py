@@ -588,6 +588,18 @@ class AtmosphereClient:
         response = self._call(what or nsid, call)
         return response.content if isinstance(response.content, dict) else {}
 
+    def whoami(self) -> SessionInfo:
+        """Ask the PDS who this session belongs to (checks the session is alive; refreshes it)."""
+        info = self.require_login()
+        response = self._call(
+            "checking the session", lambda sdk: sdk.invoke_query("com.atproto.server.getSession")
+        )
+        content = response.content if isinstance(response.content, dict) else {}
+        did, handle = content.get("did"), content.get("handle")
+        if did != info.did or not isinstance(handle, str):
+            raise AtmosphereError(f"{info.pds} answered getSession for {clean(did, 80)!r}")
+        return SessionInfo(did, handle, info.pds)
+
     def create_record(
         self, collection: str, record: dict[str, Any], *, rkey: str | None = None
     ) -> RecordRef:
