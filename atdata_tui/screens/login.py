@@ -58,8 +58,9 @@ class LoginScreen(ModalScreen[str | None]):
     LoginScreen .login-row Label { width: 14; color: $text-muted; }
     LoginScreen .login-row Input { width: 1fr; }
     LoginScreen #login-pds-status { color: $text-muted; height: auto; padding-left: 14; }
-    LoginScreen #login-error { color: $error; height: auto; padding-top: 1; }
-    LoginScreen #login-busy { color: $accent; height: auto; }
+    LoginScreen #login-error { color: $error; height: auto; margin-top: 1; }
+    LoginScreen #login-busy { color: $accent; height: auto; margin-top: 1; }
+    LoginScreen .empty { display: none; }
     LoginScreen #login-note { color: $text-muted; height: auto; padding-top: 1; }
     """
 
@@ -107,15 +108,17 @@ class LoginScreen(ModalScreen[str | None]):
                     id="login-pds",
                     compact=True,
                 )
-            yield Static("", id="login-pds-status")
-            yield Static("", id="login-busy")
-            yield Static("", id="login-error")
+            yield Static("", id="login-pds-status", classes="empty")
+            yield Static("", id="login-busy", classes="empty")
+            yield Static("", id="login-error", classes="empty")
             yield Static(
                 Text.assemble(
                     ("enter", "bold"),
-                    " log in · ",
+                    " log in  ·  ",
                     ("escape", "bold"),
-                    " cancel · tab next field\n",
+                    " cancel  ·  ",
+                    ("tab", "bold"),
+                    " next field\n",
                     (
                         "The password goes to your PDS once and is never stored; the session is "
                         f"kept in {session_path()} (mode 0600).",
@@ -144,12 +147,11 @@ class LoginScreen(ModalScreen[str | None]):
         actor = self.query_one("#login-handle", Input).value.strip().removeprefix("@")
         self._generation += 1
         self._resolved = None
-        status = self.query_one("#login-pds-status", Static)
         if "." not in actor and not actor.startswith("did:"):
-            status.update("")
+            self._say("#login-pds-status", "")
             self._set_pds_placeholder("from the handle's DID document")
             return
-        status.update(Text(f"looking up the PDS of {actor}…", style="dim"))
+        self._say("#login-pds-status", Text(f"looking up the PDS of {actor}…", style="dim"))
         self._resolve_worker(self._generation, actor)
 
     @work(thread=True, exclusive=True, group="login-resolve", exit_on_error=False)
@@ -172,14 +174,19 @@ class LoginScreen(ModalScreen[str | None]):
     def _pds_resolved(self, message: PdsResolved) -> None:
         if message.generation != self._generation:
             return
-        status = self.query_one("#login-pds-status", Static)
         if message.pds is None:
-            status.update(Text(message.error or "cannot resolve", style="yellow"))
+            self._say("#login-pds-status", Text(message.error or "cannot resolve", style="yellow"))
             self._set_pds_placeholder("enter the PDS URL by hand")
             return
         self._resolved = (message.actor, message.pds)
         self._set_pds_placeholder(f"{message.pds} (from the DID document)")
-        status.update(Text(f"{message.did} lives on {message.pds}", style="dim"))
+        self._say("#login-pds-status", Text(f"{message.did} lives on {message.pds}", style="dim"))
+
+    def _say(self, selector: str, text: str | Text) -> None:
+        """Update one of the status lines; an empty one takes no room."""
+        widget = self.query_one(selector, Static)
+        widget.update(text)
+        widget.set_class(not str(text), "empty")
 
     def _set_pds_placeholder(self, text: str) -> None:
         self.query_one("#login-pds", Input).placeholder = text
@@ -209,8 +216,9 @@ class LoginScreen(ModalScreen[str | None]):
         if pds is None and self._resolved is not None and self._resolved[0] == handle.lstrip("@"):
             pds = self._resolved[1]
         self._error("")
-        self.query_one("#login-busy", Static).update(
-            Text(f"Logging in as {handle}{f' at {pds}' if pds else ''}…  (escape cancels)")
+        self._say(
+            "#login-busy",
+            Text(f"Logging in as {handle}{f' at {pds}' if pds else ''}…  (escape cancels)"),
         )
         self._job = submit_login(self.app, handle, password_input.value, pds, self._login_done)
 
@@ -219,7 +227,7 @@ class LoginScreen(ModalScreen[str | None]):
 
         if not self.is_attached:
             return
-        self.query_one("#login-busy", Static).update("")
+        self._say("#login-busy", "")
         if job.state is JobState.DONE and job.result_text:
             self.query_one("#login-password", Input).value = ""
             self.dismiss(job.result_text)
@@ -238,7 +246,7 @@ class LoginScreen(ModalScreen[str | None]):
             field.value = ""
 
     def _error(self, text: str) -> None:
-        self.query_one("#login-error", Static).update(Text(text, style="bold red") if text else "")
+        self._say("#login-error", Text(text, style="bold red") if text else "")
 
     def action_cancel(self) -> None:
         if self._job is not None and self._job.running:

@@ -580,9 +580,12 @@ def start_write_job(app: Any, source: Any, request: Any) -> Job:
     def done(job: Job) -> None:
         if job.state is JobState.DONE:
             app.notify(f"Wrote {job.result_text}", title="Dataset written", timeout=6)
-            refresh = getattr(app, "refresh_entries", None)
-            if callable(refresh):
-                refresh()
+            if hasattr(app, "local_entries"):
+                app.local_entries = None  # recount (the palette offers "demo" only when empty)
+            for screen in app.screen_stack:
+                refresh = getattr(screen, "action_refresh", None)
+                if isinstance(screen, BrowseScreen) and callable(refresh):
+                    refresh()
         elif job.state is JobState.FAILED:
             app.notify(
                 job.error or "failed",
