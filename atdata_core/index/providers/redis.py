@@ -607,10 +607,8 @@ class RedisProvider:
             "lenses": len(lenses),
         }
         pipe.incr(self._k("atdata:entries:gen"))
-        pipe.hset(
-            self._k("atdata:meta"),
-            mapping={"layout": LAYOUT_VERSION, "built_at": utc_now(), **counts},
-        )
+        facts: dict[Any, Any] = {"layout": LAYOUT_VERSION, "built_at": utc_now(), **counts}
+        pipe.hset(self._k("atdata:meta"), mapping=facts)
         flush(force=True)
         return counts
 
