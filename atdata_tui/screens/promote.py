@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from ..jobs import Job
     from ..workers.promote import PlannedEntry
 
+#: From this terminal width on, the plan shows whole URIs and CIDs.
+FULL_WIDTH = 140
+
 ACTION_STYLE = {
     "create": ("will create", "bold green"),
     "update": ("will update", "bold yellow"),
@@ -55,8 +58,25 @@ def _action(text: Text, action: str) -> None:
     text.append(f"{word:<12}", style=style)
 
 
-def plan_text(number: int, item: PlannedEntry) -> Text:
-    """One entry's plan, as the screen shows it (and as tests read it)."""
+def _short(text: str, keep: int = 10) -> str:
+    """``bafkreihucgjs…qszex4``: long CIDs cut in the middle (the whole one is in the record)."""
+    return text if len(text) <= 2 * keep + 1 else f"{text[:keep]}…{text[-keep:]}"
+
+
+def _where(uri: str, did: str, full: bool) -> str:
+    """A record's URI, or (narrow screens) just ``collection/rkey``: the DID is shown on top."""
+    prefix = f"at://{did}/science.alt.dataset."
+    if full or not uri.startswith(prefix):
+        return uri
+    return uri[len(prefix) :]
+
+
+def plan_text(number: int, item: PlannedEntry, *, full: bool = True) -> Text:
+    """One entry's plan, as the screen shows it (and as tests read it).
+
+    ``full`` shows whole URIs and CIDs (wide terminals, copying); otherwise record URIs are
+    relative to ``at://<did>/science.alt.dataset.`` (shown above the plans) and CIDs are cut.
+    """
     import os
 
     out = Text()
@@ -67,11 +87,12 @@ def plan_text(number: int, item: PlannedEntry) -> Text:
         out.append("  cannot be promoted: ", style="bold red")
         out.append((item.error or "unknown error") + "\n", style="red")
         return out
+    did = plan.did
     out.append(f"  →  @{plan.handle}/{plan.name}\n", style="bold")
     out.append("   schema  ", style="dim")
     _action(out, plan.schema.action)
-    out.append(f"{plan.schema_name}@{plan.schema_version}  ")
-    out.append(plan.schema.uri + "\n", style="dim")
+    out.append(f"{plan.schema_name}@{plan.schema_version}" + ("  " if full else "\n" + " " * 23))
+    out.append(_where(plan.schema.uri, did, full) + "\n", style="dim")
     if plan.storage == "blobs":
         up = plan.blobs_to_upload
         out.append("   blobs   ", style="dim")
@@ -81,8 +102,8 @@ def plan_text(number: int, item: PlannedEntry) -> Text:
         for blob in plan.blobs[:12]:
             out.append("           ")
             _action(out, blob.action)
-            out.append(f"{os.path.basename(blob.path):<18} {human_size(blob.size):>9}  ")
-            out.append(blob.cid + "\n", style="dim")
+            out.append(f"{os.path.basename(blob.path)}  {human_size(blob.size):>9}  ")
+            out.append((blob.cid if full else _short(blob.cid)) + "\n", style="dim")
         if len(plan.blobs) > 12:
             out.append(f"           … and {len(plan.blobs) - 12} more\n", style="dim")
     else:
@@ -93,7 +114,7 @@ def plan_text(number: int, item: PlannedEntry) -> Text:
         out.append(f"   {label:<8}", style="dim")
         _action(out, record.action)
         out.append(f"{record.summary}  ")
-        out.append(record.uri + "\n", style="dim")
+        out.append(_where(record.uri, did, full) + "\n", style="dim")
     for warning in plan.warnings:
         out.append(f"   warning {warning}\n", style="yellow")
     return out
@@ -169,6 +190,7 @@ class PromotePlanScreen(BrowseScreen):
         self.entries = list(entries)
         self.items: list[PlannedEntry] | None = plans
         self._login_offered = False
+        self._shown_full = True
 
     def crumbs(self) -> list[str]:
         n = len(self.entries)
@@ -286,26 +308,38 @@ class PromotePlanScreen(BrowseScreen):
     def _show_plans(self, items: list[PlannedEntry]) -> None:
         self.items = items
         plans = [i.plan for i in items if i.plan is not None]
+        full = self.size.width >= FULL_WIDTH
         target = Text()
         if plans:
             p = plans[0]
             target.append("Publish to ", style="dim")
             target.append(f"@{p.handle}", style="bold")
-            target.append(f"  {p.did}  on {p.pds}", style="dim")
+            target.append(f" on {p.pds}", style="dim")
+            if not full:
+                target.append(f"\nrecords in at://{p.did}/science.alt.dataset.…", style="dim")
+            else:
+                target.append(f"  ({p.did})", style="dim")
         self.query_one("#promote-target", Static).update(target)
         body = Text()
         for number, item in enumerate(items, 1):
-            body.append_text(plan_text(number, item))
+            body.append_text(plan_text(number, item, full=full))
             body.append("\n")
         body.rstrip()
         self.query_one("#promote-plan", Static).update(body)
         self.query_one("#promote-summary", Static).update(plans_summary(items))
+        self._shown_full = full
+
+    def on_resize(self) -> None:
+        if self.items is not None and (self.size.width >= FULL_WIDTH) != self._shown_full:
+            self._show_plans(self.items)
 
     def plan_text(self) -> str:
         """The plan as plain text (for tests and for copying)."""
         if not self.items:
             return ""
-        return "\n".join(plan_text(i, item).plain for i, item in enumerate(self.items, 1))
+        return "\n".join(
+            plan_text(i, item, full=True).plain for i, item in enumerate(self.items, 1)
+        )
 
     # -- actions
     def action_replan(self) -> None:

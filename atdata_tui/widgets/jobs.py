@@ -16,7 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from ..jobs import (
@@ -28,6 +28,7 @@ from ..jobs import (
     human_duration,
     human_rate,
 )
+from ..screens import BrowseScreen
 
 if TYPE_CHECKING:
     from ..jobs import JobManager
@@ -280,6 +281,23 @@ class JobsPanel(Vertical):
             return None
         return self.manager.get(int(row_key.value or 0))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer only what the highlighted job allows (the footer follows)."""
+        job = self.selected_job() if self.is_mounted else None
+        if action == "cancel_job":
+            return job is not None and job.running
+        if action == "retry_job":
+            return (
+                job is not None
+                and job.state in (JobState.FAILED, JobState.CANCELLED)
+                and job.retryable
+            )
+        if action == "copy_result":
+            return job is not None and bool(job.result_text)
+        if action == "job_details":
+            return job is not None
+        return True
+
     def select_job(self, job_id: int) -> None:
         """Move the cursor to a job (e.g. the one just submitted)."""
         table = self.query_one(DataTable)
@@ -295,6 +313,7 @@ class JobsPanel(Vertical):
         job = self.selected_job()
         detail = self.query_one("#job-detail", Static)
         detail.update(job_detail(job) if job else "")
+        self.refresh_bindings()
 
     # -- actions
     def action_cancel_job(self) -> None:
@@ -403,29 +422,51 @@ class JobDetailScreen(ModalScreen[None]):
             self.notify(f"Copied {job.result_text}", timeout=3)
 
 
-class JobsScreen(Screen[None]):
+class JobsScreen(BrowseScreen):
     """The jobs panel as a screen of its own (``J`` from anywhere; ``escape`` goes back)."""
 
     DEFAULT_CSS = """
-    JobsScreen > #jobs-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    JobsScreen #jobs-title { height: 1; padding: 0 1; background: $boost; }
     """
-
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="back")]
 
     def __init__(self, select: int | None = None) -> None:
         super().__init__()
         self._select = select
 
-    def compose(self) -> ComposeResult:
-        yield Static(
-            "Jobs  (c cancel · r retry · y copy URI · enter details · escape back)", id="jobs-title"
-        )
+    def crumbs(self) -> list[str]:
+        return ["jobs"]
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("Jobs", id="jobs-title")
         yield JobsPanel()
-        yield Footer()
 
     def on_mount(self) -> None:
         if self._select is not None:
             self.query_one(JobsPanel).select_job(self._select)
+        self.app.jobs.subscribe(self)  # type: ignore[attr-defined]
+        self._summary()
+
+    def on_unmount(self) -> None:
+        self.app.jobs.unsubscribe(self)  # type: ignore[attr-defined]
+
+    @on(JobUpdated)
+    def _summary(self, _message: JobUpdated | None = None) -> None:
+        """``2 running · 3 done · 1 failed`` and a reminder that jobs outlive this screen."""
+        counts: dict[str, int] = {}
+        for job in self.app.jobs.jobs:  # type: ignore[attr-defined]
+            counts[job.state.value] = counts.get(job.state.value, 0) + 1
+        parts = " · ".join(f"{n} {state}" for state, n in counts.items() if n) or "no jobs"
+        self.query_one("#jobs-title", Static).update(
+            Text.assemble((parts, "bold"), ("   escape: back (jobs keep running)", "dim"))
+        )
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "back":
+            return len(self.app.screen_stack) > 1
+        return True
 
 
 class ConfirmQuitScreen(ModalScreen[bool]):
