@@ -9,6 +9,7 @@ manager), so a running write repaints at most ten times a second.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -41,6 +42,8 @@ STATE_STYLE = {
     JobState.CANCELLED: ("■", "yellow"),
 }
 BAR_WIDTH = 16
+#: Seconds quitting waits for cancelled jobs to clean up before it quits anyway.
+QUIT_WAIT = 10.0
 
 
 def progress_bar(job: Job, width: int = BAR_WIDTH) -> Text:
@@ -508,7 +511,24 @@ class ConfirmQuitScreen(ModalScreen[bool]):
             yield Static("y / enter quit anyway · n / escape stay · j show jobs", id="quit-keys")
 
     def action_answer(self, quit_: bool) -> None:
-        self.dismiss(quit_)
+        if not quit_:
+            self.dismiss(False)
+            return
+        # Cancel here and wait (without blocking the loop) until the jobs have cleaned up: a
+        # write removes its partial shards, a promotion saves where it stopped. Then quit.
+        manager = self.app.jobs  # type: ignore[attr-defined]
+        manager.cancel_all()
+        self.query_one("#quit-keys", Static).update(
+            Text("Cancelling… (partial writes are being removed)", style="bold yellow")
+        )
+        self._deadline = time.monotonic() + QUIT_WAIT
+        self._waiting = self.set_interval(0.05, self._wait_for_jobs)
+
+    def _wait_for_jobs(self) -> None:
+        manager = self.app.jobs  # type: ignore[attr-defined]
+        if not manager.running() or time.monotonic() > self._deadline:
+            self._waiting.stop()
+            self.dismiss(True)
 
     def action_show_jobs(self) -> None:
         self.dismiss(False)
