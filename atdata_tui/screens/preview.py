@@ -46,6 +46,7 @@ from atdata_core.sources import display_url
 from ..bindings import bind
 from ..widgets.sample_views import FieldView, SampleView, clean_line, inline
 from ..workers.preview import (
+    WATCH_INTERVAL,
     EntryChanged,
     SamplesLoaded,
     SchemaResolved,
@@ -179,8 +180,17 @@ class PreviewScreen(BrowseScreen):
     PreviewScreen #preview-jump.-open { display: block; }
     """
 
-    def __init__(self, entry: IndexEntry, entries: list[IndexEntry] | None = None) -> None:
+    def __init__(
+        self,
+        entry: IndexEntry,
+        entries: list[IndexEntry] | None = None,
+        *,
+        watch: bool = True,
+        watch_interval: float = WATCH_INTERVAL,
+    ) -> None:
         self.entry = entry
+        self.watch_enabled = watch
+        self.watch_interval = watch_interval
         self.repo = entry.repo
         self.entries = list(entries) if entries else None
         super().__init__()
@@ -204,6 +214,7 @@ class PreviewScreen(BrowseScreen):
         self.watch = WatchState()
         self._columns: list[str] | None = None
         self._request_started = 0.0
+        self.schema_renderable: Group = Group()
 
     # --- layout -----------------------------------------------------------------------------------
     def crumbs(self) -> list[str]:
@@ -235,7 +246,8 @@ class PreviewScreen(BrowseScreen):
 
     def on_mount(self) -> None:
         self.table.focus()
-        self._start_watch()
+        if self.watch_enabled:
+            self._start_watch()
         self._load(0, 0)
 
     # --- requests ---------------------------------------------------------------------------------
@@ -340,6 +352,8 @@ class PreviewScreen(BrowseScreen):
                 index=index,
                 post=self.post_message,
                 cancelled=lambda: worker.is_cancelled,
+                interval=self.watch_interval,
+                entry_interval=2 * self.watch_interval,
             )
 
         self.run_worker(
@@ -735,6 +749,8 @@ class PreviewScreen(BrowseScreen):
                 of = f"{total:,}"
             elif self._has_more() or self.loading:
                 of = f"≥{self.page_start + shown:,}"
+            elif self.end is not None and self.end.reason in ("truncated", "error"):
+                of = f"{self.page_start + shown:,} readable"
             else:
                 of = "?"
             parts.append((0, f"{span} of {of} ({shown} shown)" if shown > 1 else f"{span} of {of}"))
@@ -753,7 +769,8 @@ class PreviewScreen(BrowseScreen):
                 if self.shard_index + 1 < len(urls):
                     parts.append((0, "n: next shard"))
             elif end.reason == "truncated":
-                parts.append((0, f"⚠ truncated: {end.error}"))
+                parts.append((0, f"⚠ shard truncated after #{end.next_index - 1}"))
+                parts.append((4, f"({end.error})"))
             elif end.reason == "error":
                 parts.append((0, f"✗ {end.error}"))
         bad = sum(1 for s in self.samples if s.status != "ok")
@@ -822,7 +839,21 @@ class PreviewScreen(BrowseScreen):
                 (f"{len(broken)} cannot be decoded", "red" if broken else "dim"),
             )
         )
-        for item in (mismatch + broken)[:50]:
+        end = self.end
+        if end is not None and end.reason in ("truncated", "error"):
+            what = "shard truncated" if end.reason == "truncated" else "shard unreadable"
+            out.append(
+                Text.assemble(
+                    (
+                        f"  {what} after #{end.next_index - 1}: "
+                        if end.next_index
+                        else f"  {what}: ",
+                        "bold red",
+                    ),
+                    (clean_line(end.error or "")[:300], "red"),
+                )
+            )
+        for item in sorted(mismatch + broken, key=lambda s: s.index)[:50]:
             style = "yellow" if item.status == "mismatch" else "red"
             out.append(
                 Text.assemble(
@@ -834,7 +865,8 @@ class PreviewScreen(BrowseScreen):
             )
         if len(mismatch) + len(broken) > 50:
             out.append(Text(f"  … {len(mismatch) + len(broken) - 50} more", "italic yellow"))
-        self.query_one("#preview-schema-text", Static).update(Group(*out))
+        self.schema_renderable = Group(*out)
+        self.query_one("#preview-schema-text", Static).update(self.schema_renderable)
 
     def local_shard_size(self) -> int | None:
         """The current shard's size on disk (tests and the status use it)."""

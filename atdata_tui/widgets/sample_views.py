@@ -698,7 +698,13 @@ class SampleView(ScrollView, can_focus=True):
     """One sample, field after field, with a field cursor; built from strips, drawn lazily."""
 
     DEFAULT_CSS = """
-    SampleView { background: $surface; padding: 0 0 0 1; overflow-x: hidden; }
+    SampleView {
+        background: $surface;
+        padding: 0 0 0 1;
+        overflow-x: hidden;
+        overflow-y: scroll;  /* always there, so the wrap width never changes under the text */
+        scrollbar-size-vertical: 1;
+    }
     """
 
     BINDINGS = [
@@ -895,7 +901,13 @@ class FieldView(ScrollView, can_focus=True):
     """One field at the size of the screen (full screen view): bigger images, longer text."""
 
     DEFAULT_CSS = """
-    FieldView { background: $surface; padding: 0 0 0 1; overflow-x: hidden; }
+    FieldView {
+        background: $surface;
+        padding: 0 0 0 1;
+        overflow-x: hidden;
+        overflow-y: scroll;
+        scrollbar-size-vertical: 1;
+    }
     """
 
     BINDINGS = [
