@@ -499,6 +499,7 @@ class ImportSource:
     _csv_header: list[str] = field(default_factory=list, repr=False)
     _csv_dialect: Any = field(default=None, repr=False)
     _tar_msgpack_only: bool = field(default=True, repr=False)
+    _urls: list[str] | None = field(default=None, repr=False)
 
     # -- counting
     def count(self) -> int | None:
@@ -527,7 +528,7 @@ class ImportSource:
         kwargs: dict[str, Any] = {}
         for name, source, convert, optional, type_text in plan.columns:
             value = row.get(source)
-            if value is None or (value == "" and self.kind == "csv"):
+            if value is None or (self.kind == "csv" and value == ""):
                 if not optional:
                     what = "missing" if source not in row else "empty"
                     self._bad(
@@ -621,7 +622,7 @@ class ImportSource:
     def _tar_raw(self) -> Iterator[Any]:
         from .dataset import Dataset
 
-        ds: Any = Dataset(self.path, on_error=self.on_error)
+        ds: Any = Dataset(self._urls or self.path, on_error=self.on_error)
         try:
             yield from ds.raw()
         except AtdataError as exc:
@@ -782,7 +783,7 @@ def detect_kind(path: str) -> SourceKind:
 
 
 def open_source(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | list[str],
     kind: SourceKind | None = None,
     *,
     name: str | None = None,
@@ -792,9 +793,17 @@ def open_source(
 ) -> ImportSource:
     """Open a source and infer its schema from the first ``prefix_rows`` rows (or samples).
 
+    ``path`` is a file, a folder, or tar URL(s): one (brace notation allowed) or a list.
     ``name`` names the sample type (default: from the file name). Raises ``ImportSourceError``
     when the source is missing, empty or malformed in its prefix.
     """
+    if isinstance(path, (list, tuple)):
+        if not path:
+            raise ImportSourceError("no tar URLs given")
+        urls = [os.fspath(u) for u in path]
+        source = _open_tar(urls[0], type_name_for(name or "imported"), prefix_rows, on_error, urls)
+        source.path = urls[0] if len(urls) == 1 else f"{urls[0]} (+{len(urls) - 1} more)"
+        return source
     path = os.fspath(path)
     kind = kind or detect_kind(path)
     if kind not in SOURCE_KINDS:
@@ -939,8 +948,14 @@ def _open_images(path: str, type_name: str, on_error: OnError, mode: ImageMode) 
     return source
 
 
-def _open_tar(path: str, type_name: str, prefix_rows: int, on_error: OnError) -> ImportSource:
-    source = ImportSource("tar", path, ImportSchema(type_name, []), on_error)
+def _open_tar(
+    path: str,
+    type_name: str,
+    prefix_rows: int,
+    on_error: OnError,
+    urls: list[str] | None = None,
+) -> ImportSource:
+    source = ImportSource("tar", path, ImportSchema(type_name, []), on_error, _urls=urls)
     inferrer = _Inferrer()
     msgpack_only = True
     for raw in itertools.islice(source._tar_raw(), prefix_rows):

@@ -161,13 +161,12 @@ class _CliJob:
         self._clock = time.monotonic
 
     def report(self, done: float | None = None, total: float | None = None, **kw: Any) -> None:
+        """Periodic upload progress only (each step is printed once through ``log``)."""
         now = self._clock()
-        if not kw.get("force") and now - self._last < 0.25:
+        if kw.get("force") or done is None or not total or now - self._last < 0.5:
             return
         self._last = now
-        detail = kw.get("detail") or ""
-        pct = f"{100 * done / total:5.1f}% " if done is not None and total else ""
-        print(f"{PROG}: {pct}{detail}", file=sys.stderr)
+        print(f"{PROG}: {100 * done / total:5.1f}% {kw.get('detail') or ''}", file=sys.stderr)
 
     def log(self, line: str) -> None:
         print(f"{PROG}: {line}", file=sys.stderr)
