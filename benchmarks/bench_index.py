@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gc
 import random
-import resource
 import shutil
 import sys
 import tempfile
@@ -24,24 +23,16 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-try:
-    from benchmarks.common import Row
-except ImportError:  # run as a script from inside benchmarks/
-    from common import Row  # type: ignore[no-redef]
-
 from atdata_core.index import Index
 from atdata_core.index.entries import IndexEntry
 from atdata_core.index.providers.sqlite import SqliteProvider
 from atdata_core.stores.disk import LocalDiskStore
+from benchmarks.common import Row, make_row
 
 SCHEMA_REF = "atdata://local/schema/Point@1.0.0"
 TARGET_LOOKUP_US = {"sqlite": 50.0, "redis": 1000.0, "postgres": 1000.0}
 TARGET_FIRST_PAGE_MS = 50.0
 CHUNK = 50_000
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _entry(i: int) -> IndexEntry:
@@ -168,18 +159,15 @@ def _row(
     baseline_name: str = "",
     note: str = "",
 ) -> Row:
-    met = None
-    if target is not None and ours is not None:
-        met = ours <= target if lower_is_better else ours >= target
-    return Row(
-        figure=figure,
-        ours=None if ours is None else round(ours, 2),
-        baseline=None if baseline is None else round(baseline, 2),
+    """Latencies by default (lower is better); rates pass ``lower_is_better=False``."""
+    return make_row(
+        figure,
+        ours,
+        unit,
+        baseline=baseline,
         baseline_name=baseline_name,
-        unit=unit,
         target=target,
-        met=met,
-        peak_rss_mb=round(_peak_rss_mb(), 1),
+        lower_is_better=lower_is_better,
         note=note,
     )
 
@@ -394,6 +382,6 @@ def run(quick: bool) -> list[Row]:
     return rows
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # usually: benchmarks/run --only index
     for row in run(quick="--quick" in sys.argv):
         print(row)
