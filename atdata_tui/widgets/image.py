@@ -10,6 +10,7 @@ a solid block, so images are drawn with shaded characters by luminance instead.
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -82,7 +83,12 @@ def _shaded_strips(levels: np.ndarray, nan_mask: np.ndarray | None = None) -> li
     strips = []
     for y in range(0, h, 2):
         pair = levels[y : y + 2]
-        value = np.nanmean(pair, axis=0) if pair.shape[0] == 2 else pair[0]
+        if pair.shape[0] == 2:
+            with warnings.catch_warnings():  # two NaN pixels average to NaN, which is fine here
+                warnings.simplefilter("ignore", RuntimeWarning)
+                value = np.nanmean(pair, axis=0)
+        else:
+            value = pair[0]
         chars = []
         for x in range(w):
             v = value[x]

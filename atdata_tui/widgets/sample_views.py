@@ -446,7 +446,7 @@ def render_array(arr: np.ndarray, opts: ViewOptions) -> list[Strip]:
     vmin, vmax = stats.min, stats.max
     if vmin is None or vmax is None:
         vmin = vmax = 0.0
-    strips.append(line((f"heat map {out_w}{TIMES}{out_h} cells{label}  ", DIM)))
+    strips.append(line((f"heat map {out_w}{TIMES}{out_h} px{label}", DIM)))
     strips += heatmap_strips(grid, vmin=vmin, vmax=vmax, mono=opts.mono)
     strips.append(legend_strip(vmin, vmax, width=10, mono=opts.mono))
     return strips
@@ -716,8 +716,8 @@ class SampleView(ScrollView, can_focus=True):
         Binding("e", "toggle_expand", "Expand", id="preview-expand"),
         bind("page-up", "page_up", show=False),
         bind("page-down", "page_down", show=False),
-        bind("cursor-top", "scroll_home", show=False),
-        bind("cursor-bottom", "scroll_end", show=False),
+        bind("cursor-top", "field_first", show=False),
+        bind("cursor-bottom", "field_last", show=False),
     ]
 
     field_index: reactive[int] = reactive(0, always_update=True)
@@ -875,6 +875,13 @@ class SampleView(ScrollView, can_focus=True):
 
     def action_field_down(self) -> None:
         self._move(1)
+
+    def action_field_first(self) -> None:
+        self._move(-len(self._blocks))
+        self.scroll_home(animate=False)
+
+    def action_field_last(self) -> None:
+        self._move(len(self._blocks))
 
     def action_toggle_expand(self) -> None:
         name = self.current_field
