@@ -294,7 +294,7 @@ def find_schema(
     Also returns warnings (a record with the same name and version but other fields).
     """
     wanted = schema_signature(record)
-    warnings = []
+    warnings: list[str] = []
     for view in client.iter_records(did, SCHEMA):
         value = view.value
         if value.get("name") != record["name"] or value.get("version") != record["version"]:

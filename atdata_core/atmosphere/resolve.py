@@ -126,6 +126,7 @@ class IdentityResolver:
         self._lock = threading.Lock()
         self._handles: dict[str, tuple[float, str]] = {}
         self._docs: dict[str, tuple[float, tuple[str, list[str]]]] = {}
+        self._dns_http: Any = None
 
     def __repr__(self) -> str:
         return f"IdentityResolver(plc={self.plc_url!r}, handle_resolver={self.handle_resolver!r})"
@@ -192,8 +193,10 @@ class IdentityResolver:
     def _resolve_handle_dns_http(self, handle: str) -> str | None:
         from atproto_identity.handle.resolver import HandleResolver
 
+        if self._dns_http is None:
+            self._dns_http = HandleResolver(timeout=self.timeout)
         try:
-            return HandleResolver(timeout=self.timeout).resolve(handle)
+            return self._dns_http.resolve(handle)  # type: ignore[no-any-return]
         except Exception as exc:  # DNS and HTTP failures of a third-party resolver
             raise AtmosphereError(
                 f"cannot resolve @{handle} through DNS or https://{handle}: {clean(exc, 120)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import os
 import socket
@@ -278,3 +279,92 @@ def test_default_backend_does_no_network_io(tmp_path: Path, monkeypatch: Any) ->
     assert backend.client.session_file == tmp_path / "home" / "config" / "session.json"
     with pytest.raises(NotLoggedInError, match="log in"):
         backend.client.require_login()
+
+
+# --- identity: DID documents ---------------------------------------------------------------------------
+
+
+class _DidWebHandler(http.server.BaseHTTPRequestHandler):
+    documents: dict[str, bytes] = {}
+
+    def do_GET(self) -> None:
+        body = self.documents.get(self.path)
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body or b"{}")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_did_web_documents_resolve_and_are_validated(pds_server: Any, pds_account: Any) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _DidWebHandler)
+    port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    did = f"did:web:localhost%3A{port}"
+    doc = {
+        "id": did,
+        "alsoKnownAs": [f"at://{pds_account.handle}"],
+        "service": [
+            {
+                "id": "#atproto_pds",
+                "type": "AtprotoPersonalDataServer",
+                "serviceEndpoint": pds_server.url,
+            }
+        ],
+    }
+    try:
+        _DidWebHandler.documents = {"/.well-known/did.json": json.dumps(doc).encode()}
+        client = AtmosphereClient(session_file=None, timeout=5)
+        ident = client.identify(did)
+        assert ident.pds == pds_server.url.rstrip("/") and ident.handle == pds_account.handle
+
+        bad_docs = {
+            "is about": {**doc, "id": "did:web:evil.example"},
+            "names no PDS": {**doc, "service": []},
+            "not an http": {
+                **doc,
+                "service": [{**doc["service"][0], "serviceEndpoint": "file:///etc/passwd"}],
+            },
+        }
+        for problem, bad in bad_docs.items():
+            client.resolver.forget()
+            _DidWebHandler.documents = {"/.well-known/did.json": json.dumps(bad).encode()}
+            with pytest.raises(AtmosphereError, match=problem):
+                client.identify(did)
+        client.resolver.forget()
+        _DidWebHandler.documents = {}
+        with pytest.raises(HandleNotFoundError, match="not registered"):
+            client.identify(did)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_handle_whose_did_document_does_not_claim_it_is_refused(
+    pds_server: Any, pds_account: Any
+) -> None:
+    """A lying handle resolver may not pass off someone else's DID as a handle's."""
+    from atdata_core.atmosphere.resolve import IdentityResolver
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _DidWebHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        _DidWebHandler.documents = {
+            "/xrpc/com.atproto.identity.resolveHandle?handle=impostor.test": json.dumps(
+                {"did": pds_account.did}
+            ).encode()
+        }
+        liar = f"http://127.0.0.1:{server.server_address[1]}"
+        resolver = IdentityResolver(plc_url=pds_server.plc_url, handle_resolver=liar)
+        assert resolver.resolve_handle("impostor.test") == pds_account.did
+        with pytest.raises(AtmosphereError, match="does not claim the handle"):
+            resolver.identify("impostor.test")
+        honest = IdentityResolver(plc_url=pds_server.plc_url, handle_resolver=pds_server.url)
+        assert honest.identify(pds_account.handle).did == pds_account.did
+    finally:
+        server.shutdown()
+        server.server_close()
