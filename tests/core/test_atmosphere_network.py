@@ -439,3 +439,36 @@ def test_anonymous_backend_cannot_write_and_says_so(anon_index: Index, tmp_path:
     with pytest.raises(AtmosphereError, match="log in, or give a handle"):
         anon_index.atmosphere.list_entries()
     assert time.monotonic() - started < 1
+
+
+def test_legacy_atdata_records_are_read(
+    atmo_client: AtmosphereClient, anon_index: Index, pds_account: Any, pds_server: Any
+) -> None:
+    """``ac.foundation.dataset.sampleSchema`` + ``.record`` (no label) written as atdata did."""
+    info = atmo_client.require_login()
+    sdk = raw_sdk(pds_server, pds_account.handle, pds_account.password)
+    legacy_schema = schema_to_record(schema_mod.schema_record(AtmoSample, version="1.0.0"))
+    legacy_schema["$type"] = "ac.foundation.dataset.sampleSchema"
+    legacy_schema["createdAt"] = "2025-03-04T05:06:07.123456+00:00"  # atdata's isoformat()
+    legacy_schema.pop("metadata")  # atdata kept no field order: `required` gives it
+    schema_uri = put_raw(sdk, "ac.foundation.dataset.sampleSchema", legacy_schema)
+    record = {
+        "$type": "ac.foundation.dataset.record",
+        "name": "old-style",
+        "schemaRef": schema_uri,
+        "storage": {
+            "$type": "ac.foundation.dataset.storageExternal",
+            "urls": ["https://data.example.com/old-{000000..000003}.tar"],
+        },
+        "createdAt": "2025-03-04T05:06:07.123456+00:00",
+        "metadata": {"split": "train"},
+    }
+    uri = put_raw(sdk, "ac.foundation.dataset.record", record)
+    entry = anon_index.resolve_entry(f"@{info.handle}/old-style")
+    assert entry.at_uri == uri and entry.schema_ref == schema_uri
+    assert entry.data_urls == [f"https://data.example.com/old-{i:06d}.tar" for i in range(4)]
+    assert entry.metadata["record_metadata"] == {"split": "train"}
+    cls = anon_index.decode_schema(schema_uri)
+    assert [f.name for f in cls.fields()] == [f.name for f in AtmoSample.fields()]
+    listed = anon_index.atmosphere.list_entries(info.handle)
+    assert [e.name for e in listed] == ["old-style"]
