@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import IO, Any, cast
 
 from ..errors import (
     AtdataError,
@@ -209,7 +209,7 @@ def translate_error(
         f"(connect timeout {timeouts.connect_timeout:g}s, read timeout "
         f"{timeouts.read_timeout:g}s, {timeouts.max_attempts} attempts)"
     )
-    fields = {"endpoint": endpoint, "bucket": bucket, "key": key}
+    fields: dict[str, Any] = {"endpoint": endpoint, "bucket": bucket, "key": key}
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code") or "")
@@ -1217,12 +1217,12 @@ class S3Source:
         return list(self._urls)
 
     @contextlib.contextmanager
-    def open_shard(self, shard_id: str) -> Iterator[_S3Stream]:
+    def open_shard(self, shard_id: str) -> Iterator[IO[bytes]]:
         """Stream a shard; leaving the block closes the connection (the rest is not fetched)."""
         bucket, key = self._locate(shard_id)
         stream = _S3Stream(self, bucket, key, self._get(bucket, key, "reading"))
         try:
-            yield stream
+            yield cast("IO[bytes]", stream)  # a read-only binary stream: read(n), close()
         except CorruptShardError as exc:
             if (
                 exc.shard not in (None, shard_id, key, s3_url(bucket, key))
