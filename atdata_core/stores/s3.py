@@ -332,6 +332,8 @@ class S3Settings:
     connect_timeout: float = CONNECT_TIMEOUT
     read_timeout: float = READ_TIMEOUT
     max_attempts: int = MAX_ATTEMPTS
+    #: Unsigned requests (public buckets): no credentials are looked up or sent.
+    anonymous: bool = False
 
     def merged(self, **overrides: Any) -> S3Settings:
         """These settings with every non-``None`` override applied."""
@@ -349,6 +351,10 @@ def configure_bucket(
     region: str | None = None,
     credentials: Any = None,
     profile: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    session_token: str | None = None,
+    anonymous: bool = False,
     connect_timeout: float = CONNECT_TIMEOUT,
     read_timeout: float = READ_TIMEOUT,
     max_attempts: int = MAX_ATTEMPTS,
@@ -356,12 +362,13 @@ def configure_bucket(
     """Say how to reach ``bucket`` for every later read of its ``s3://bucket/...`` URLs.
 
     Explicit configuration wins over what stores register for themselves. Credentials are kept
-    in memory only (never in the index or in URLs).
+    in memory only (never in the index or in URLs). ``anonymous=True`` sends unsigned requests
+    (public buckets, e.g. ones named by someone else's dataset record: no key id is sent).
     """
+    creds = _credentials_from(credentials, access_key, secret_key, session_token)
     settings = S3Settings(
-        endpoint, region, profile, _check_credentials(credentials), connect_timeout,
-        read_timeout, max_attempts,
-    )  # fmt: skip
+        endpoint, region, profile, creds, connect_timeout, read_timeout, max_attempts, anonymous
+    )
     with _BUCKETS_LOCK:
         _BUCKETS[bucket] = (settings, True)
     return settings
@@ -435,6 +442,19 @@ def _check_credentials(credentials: Any) -> Any:
     return normal
 
 
+def _credentials_from(
+    credentials: Any, access_key: str | None, secret_key: str | None, session_token: str | None
+) -> Any:
+    """One credentials value from either ``credentials=`` or the ``access_key=``… keywords."""
+    if access_key is None and secret_key is None and session_token is None:
+        return _check_credentials(credentials)
+    if credentials is not None:
+        raise StoreError("give S3 credentials either as credentials= or as access_key=/secret_key=")
+    return _check_credentials(
+        {"access_key": access_key, "secret_key": secret_key, "session_token": session_token}
+    )
+
+
 def _endpoint_from_env() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
 
@@ -460,6 +480,7 @@ def _client_key(settings: S3Settings) -> tuple[Any, ...]:
         settings.connect_timeout,
         settings.read_timeout,
         settings.max_attempts,
+        settings.anonymous,
         # boto3's chain reads these: a change must not reuse a client made before it
         os.environ.get("AWS_ACCESS_KEY_ID"),
         os.environ.get("AWS_PROFILE"),
@@ -479,6 +500,7 @@ def make_client(settings: S3Settings) -> Any:
         if cached is not None:
             return cached[0]
         import boto3
+        from botocore import UNSIGNED
         from botocore.config import Config
         from botocore.exceptions import BotoCoreError
 
@@ -507,6 +529,7 @@ def make_client(settings: S3Settings) -> Any:
                 tcp_keepalive=True,
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
+                **({"signature_version": UNSIGNED} if settings.anonymous else {}),
             )
             client = session.client(
                 "s3", endpoint_url=settings.endpoint, region_name=region, config=config
@@ -631,7 +654,8 @@ class S3ShardOutput:
                 except Exception as exc:
                     raise self._error(exc, "completing the upload of") from None
         except BaseException:
-            self.abort()
+            with contextlib.suppress(Exception):  # the first failure is the one to report
+                self.abort()
             raise
         self.completed = True
         return self.url
@@ -748,7 +772,8 @@ class S3DataStore:
 
     Every write gets its own token directory, so it never overwrites an older dataset's shards.
     ``credentials`` is ``None`` (boto3's chain, or ``profile``), a dict with ``access_key``,
-    ``secret_key`` and optionally ``session_token``, or a ``boto3.Session``. Making a store
+    ``secret_key`` and optionally ``session_token`` (or the same as keywords), or a
+    ``boto3.Session``. Making a store
     registers how to reach its bucket (see ``configure_bucket``) so its URLs read back anywhere in
     this process; pass ``register=False`` not to.
     """
@@ -764,6 +789,9 @@ class S3DataStore:
         region: str | None = None,
         credentials: Any = None,
         profile: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        session_token: str | None = None,
         part_size: int = PART_SIZE,
         upload_concurrency: int = UPLOAD_CONCURRENCY,
         connect_timeout: float = CONNECT_TIMEOUT,
@@ -781,10 +809,10 @@ class S3DataStore:
         self.prefix = _clean_prefix(prefix, what="store prefix")
         self.part_size = part_size
         self.upload_concurrency = upload_concurrency
+        creds = _credentials_from(credentials, access_key, secret_key, session_token)
         self.settings = S3Settings(
-            endpoint, region, profile, _check_credentials(credentials), connect_timeout,
-            read_timeout, max_attempts,
-        )  # fmt: skip
+            endpoint, region, profile, creds, connect_timeout, read_timeout, max_attempts
+        )
         self._client: Any = None
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -1122,6 +1150,10 @@ class S3Source:
         region: str | None = None,
         credentials: Any = None,
         profile: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        session_token: str | None = None,
+        anonymous: bool | None = None,
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
         max_attempts: int | None = None,
@@ -1143,7 +1175,8 @@ class S3Source:
             "endpoint": endpoint,
             "region": region,
             "profile": profile,
-            "credentials": _check_credentials(credentials),
+            "credentials": _credentials_from(credentials, access_key, secret_key, session_token),
+            "anonymous": anonymous,
             "connect_timeout": connect_timeout,
             "read_timeout": read_timeout,
             "max_attempts": max_attempts,

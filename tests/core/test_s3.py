@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import subprocess
 import sys
 import time
@@ -97,6 +98,7 @@ class Sent:
     method: str
     url: str
     range: str | None
+    signed: bool
 
 
 @contextlib.contextmanager
@@ -105,12 +107,14 @@ def recorded(client: Any) -> Iterator[list[Sent]]:
     sent: list[Sent] = []
 
     def hook(request: Any, event_name: str, **_: Any) -> None:
+        headers = request.headers
         sent.append(
             Sent(
                 event_name.rsplit(".", 1)[-1],
                 request.method,
                 request.url,
-                request.headers.get("Range"),
+                headers.get("Range"),
+                "Authorization" in headers,
             )
         )
 
@@ -702,3 +706,30 @@ def test_gateway_stopped_during_a_read_then_back(s3_server: Any, s3_bucket: str)
     finally:
         store.close()
         forget_bucket(s3_bucket)
+
+
+def test_keyword_credentials_and_anonymous_reads_of_public_objects(
+    s3_server: Any, s3_bucket: str
+) -> None:
+    # the keyword form the TUI's repository builder uses
+    store = S3DataStore(
+        bucket=s3_bucket,
+        endpoint=s3_server.endpoint_url,
+        access_key=s3_server.access_key,
+        secret_key=s3_server.secret_key,
+        register=False,
+    )
+    with pytest.raises(StoreError, match="either as credentials= or as access_key="):
+        S3DataStore(bucket=s3_bucket, credentials=creds(s3_server), access_key="x", secret_key="y")
+    public, private = store.write_shards(readings(4), prefix="shared", maxcount=2)
+    store.client.put_object_acl(Bucket=s3_bucket, Key=parse_s3_url(public)[1], ACL="public-read")
+
+    anonymous = S3Source(
+        s3_bucket, [public, private], endpoint=s3_server.endpoint_url, anonymous=True
+    )
+    with recorded(anonymous.client()) as sent, anonymous.open_shard(public) as stream:
+        assert stream.read(512)[257:262] == b"ustar"
+    assert [(s.operation, s.signed) for s in sent] == [("GetObject", False)]
+    assert [r.step for r in itertools.islice(Dataset(anonymous, Reading), 2)] == [0, 1]
+    with pytest.raises(S3CredentialsError, match="AccessDenied"), anonymous.open_shard(private):
+        pass
