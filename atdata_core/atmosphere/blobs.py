@@ -28,6 +28,7 @@ import libipld
 
 from ..errors import AtmosphereError, BlobTooLargeError, StoreError
 from ..shards import ShardWriter
+from ._http import XrpcCallError
 from .client import AtmosphereClient, blob_url, parse_blob_url
 from .lexicons import MAX_BLOB_SIZE, TAR_MIME_TYPE
 
@@ -156,9 +157,18 @@ class PDSBlobStore:
         if sha256 is None:
             sha256, size = file_sha256(path)
         expected = blob_cid(sha256)
-        ref = self.client.upload_blob(
-            path, mime_type=TAR_MIME_TYPE, progress=self.progress, cancel=self.cancel
-        )
+        try:
+            ref = self.client.upload_blob(
+                path, mime_type=TAR_MIME_TYPE, progress=self.progress, cancel=self.cancel
+            )
+        except XrpcCallError as exc:
+            if exc.status == 413 or exc.error in ("BlobTooLarge", "PayloadTooLargeError"):
+                raise BlobTooLargeError(
+                    f"{info.pds} refused shard {path} ({size:,} bytes) as too large: its blob "
+                    f"limit is below {self.max_blob_size:,} bytes. Set a smaller max_blob_size "
+                    "and write the dataset again with a smaller maxsize"
+                ) from None
+            raise
         cid = ref["ref"]["$link"]
         if cid != expected or ref.get("size", size) != size:
             raise AtmosphereError(
