@@ -161,6 +161,7 @@ class NewDatasetScreen(BrowseScreen):
         self._inferred: ImportSchema | None = None
         self._name_touched = False
         self._inspect_timer: Any = None
+        self._inspected_request: tuple[Any, ...] | None = None
 
     def crumbs(self) -> list[str]:
         return ["new dataset"]
@@ -251,13 +252,19 @@ class NewDatasetScreen(BrowseScreen):
 
     def _inspect(self) -> None:
         path = self.query_one("#source-path", Input).value.strip()
-        self._generation += 1
         if not path:
+            self._generation += 1
+            self._inspected_request = None
             self._set_source(None, "Type a path; the schema is inferred from its first rows.")
             return
-        self.query_one("#source-status", Static).update(Text(f"Reading {path}…", style="dim"))
         skip = self.query_one("#skip-bad", Checkbox).value
         mode = str(self.query_one("#image-mode", Select).value)
+        request = (path, self._kind(), skip, mode)
+        if request == self._inspected_request:
+            return  # same source, same options: keep the schema edits
+        self._generation += 1
+        self._inspected_request = request
+        self.query_one("#source-status", Static).update(Text(f"Reading {path}…", style="dim"))
         self._inspect_worker(self._generation, path, self._kind(), skip, mode)
 
     @work(thread=True, exclusive=True, group="inspect-source", exit_on_error=False)
@@ -353,6 +360,7 @@ class NewDatasetScreen(BrowseScreen):
     def _path_submitted(self, _event: Input.Submitted) -> None:
         if self._inspect_timer is not None:
             self._inspect_timer.stop()
+        self._inspected_request = None  # enter reads the source again (it may have changed)
         self._inspect()
         self.query_one(SchemaTable).focus()
 
