@@ -568,6 +568,22 @@ class IncompleteUpload:
         return f"{s3_url(self.bucket, self.key)} (upload {self.upload_id}{when})"
 
 
+@dataclass(frozen=True)
+class S3Object:
+    """One stored object: where it is, how big, and when it was written (for ``gc``'s min age)."""
+
+    url: str
+    key: str
+    size: int
+    last_modified: dt.datetime | None
+
+    def age(self, now: dt.datetime | None = None) -> float:
+        """Seconds since the object was written (0 when the server did not say)."""
+        if self.last_modified is None:
+            return 0.0
+        return ((now or dt.datetime.now(dt.UTC)) - self.last_modified).total_seconds()
+
+
 def _aware(when: dt.datetime | None) -> dt.datetime | None:
     return when.replace(tzinfo=dt.UTC) if when is not None and when.tzinfo is None else when
 
@@ -628,8 +644,16 @@ class S3ShardOutput:
         self._chunks.append(data)
         self._buffered += len(data)
         self.bytes_written += len(data)
-        if self._buffered >= self.store.part_size:
+        if self._buffered >= self._part_target():
             self._flush(final=False)
+
+    def _part_target(self) -> int:
+        """``part_size``, growing by one ``part_size`` every 1000 parts.
+
+        S3 allows 10,000 parts per upload: fixed 8 MiB parts would cap a shard at 80 GB; growing
+        ones reach 430 GB while an ordinary shard still uploads in 8 MiB parts.
+        """
+        return self.store.part_size * (1 + (self._next_part - 1) // 1000)
 
     def finish(self) -> str:
         """Upload what is left and complete the upload: from now on the object exists."""
@@ -718,7 +742,7 @@ class S3ShardOutput:
 
     def _flush(self, *, final: bool) -> None:
         """Turn buffered chunks into parts; on ``final`` the remainder becomes the last part."""
-        if not self._buffered or (not final and self._buffered < self.store.part_size):
+        if not self._buffered or (not final and self._buffered < self._part_target()):
             return
         body = b"".join(self._chunks)
         self._chunks, self._buffered = [], 0
@@ -742,8 +766,9 @@ class S3ShardOutput:
         number = self._next_part
         if number > MAX_PARTS:
             raise StoreError(
-                f"{self.url}: a shard may have at most {MAX_PARTS} parts of "
-                f"{self.store.part_size >> 20} MiB; use a smaller maxsize or a larger part_size"
+                f"{self.url}: a shard may have at most {MAX_PARTS} parts (about "
+                f"{55_000 * self.store.part_size / 1e9:,.0f} GB with part_size "
+                f"{self.store.part_size >> 20} MiB); use a smaller maxsize or a larger part_size"
             )
         self._next_part += 1
         while len(self._pending) >= self.store.upload_concurrency:
@@ -961,8 +986,8 @@ class S3DataStore:
                     code=first.get("Code"),
                 )
 
-    def iter_keys(self, prefix: str = "", *, page_size: int = 1000) -> Iterator[str]:
-        """Every key under the store's prefix (plus ``prefix``), one listing page at a time."""
+    def iter_objects(self, prefix: str = "", *, page_size: int = 1000) -> Iterator[S3Object]:
+        """Every object under the store's prefix (plus ``prefix``), one listing page at a time."""
         key_prefix = self._key_prefix(prefix)
         paginator = self.client.get_paginator("list_objects_v2")
         try:
@@ -972,16 +997,26 @@ class S3DataStore:
                 PaginationConfig={"PageSize": page_size},
             ):
                 for item in page.get("Contents", []):
-                    yield item["Key"]
+                    key = item["Key"]
+                    yield S3Object(
+                        s3_url(self.bucket, key),
+                        key,
+                        int(item.get("Size", 0)),
+                        _aware(item.get("LastModified")),
+                    )
         except AtdataError:
             raise
         except Exception as exc:
             raise self._error(exc, "listing") from None
 
+    def list_objects(self, prefix: str = "", *, page_size: int = 1000) -> list[S3Object]:
+        """Shards (``.tar``) with their sizes and ages: what ``gc`` needs to spare young ones."""
+        objects = self.iter_objects(prefix, page_size=page_size)
+        return sorted((o for o in objects if o.key.endswith(".tar")), key=lambda o: o.url)
+
     def list_urls(self, prefix: str = "", *, page_size: int = 1000) -> list[str]:
         """Every shard (``.tar``) URL under the store's prefix plus ``prefix``, sorted."""
-        keys = self.iter_keys(prefix, page_size=page_size)
-        return sorted(s3_url(self.bucket, k) for k in keys if k.endswith(".tar"))
+        return [o.url for o in self.list_objects(prefix, page_size=page_size)]
 
     def list_incomplete_uploads(
         self, prefix: str = "", *, older_than: dt.timedelta | float | None = None
@@ -1306,12 +1341,19 @@ class S3Source:
             stream.close()
 
     def read_bytes(self, url: str) -> bytes | None:
-        """A whole small object (a manifest); ``None`` if there is no such key."""
+        """A whole small object (a manifest); ``None`` if there is no such key (or it is hidden)."""
         bucket, key = self._locate(url)
         try:
             response = self._get(bucket, key, "reading")
         except S3KeyNotFoundError:
             return None
+        except S3CredentialsError as exc:
+            # S3 answers 403, not 404, for a missing key to whoever may not list the bucket
+            # (anonymous readers of a public shard): a sidecar that is absent, not an error.
+            # Wrong keys (InvalidAccessKeyId, SignatureDoesNotMatch) still raise.
+            if exc.code == "AccessDenied":
+                return None
+            raise
         length = response.get("ContentLength")
         stream = _S3Stream(self, bucket, key, response)
         try:
@@ -1368,6 +1410,7 @@ __all__ = [
     "S3DataStore",
     "S3Error",
     "S3KeyNotFoundError",
+    "S3Object",
     "S3Settings",
     "S3ShardOutput",
     "S3Source",

@@ -428,6 +428,12 @@ def test_list_urls_pages_and_delete_urls_stays_inside_the_store(
     assert ops(sent).count("ListObjectsV2") >= 5  # 10 objects, 2 per page
     assert store.list_urls("listed") == sorted(urls)
     assert store.list_urls("other") == []
+    objects = store.list_objects()
+    assert [o.url for o in objects] == sorted(urls)
+    for o in objects:  # sizes and ages, so gc can spare the shards of a write still running
+        body = raw.get_object(Bucket=store.bucket, Key=o.key)["Body"].read()
+        assert o.size == len(body) > 1024
+        assert -60 < o.age() < 600
 
     outside = f"s3://{store.bucket}/elsewhere/data-000000.tar"
     store.delete_urls([*urls[:2], outside, "s3://another-bucket/team/x.tar"])
@@ -733,3 +739,6 @@ def test_keyword_credentials_and_anonymous_reads_of_public_objects(
     assert [r.step for r in itertools.islice(Dataset(anonymous, Reading), 2)] == [0, 1]
     with pytest.raises(S3CredentialsError, match="AccessDenied"), anonymous.open_shard(private):
         pass
+    # no manifest, and no right to list the bucket: S3 says 403, the sidecar is simply absent
+    assert anonymous.read_bytes(manifest_url(public)) is None
+    assert anonymous.read_range(public, 0, 3) == b"read"  # "reading-000000.msgpack"
