@@ -623,6 +623,7 @@ class S3ShardOutput:
         self._parts: dict[int, str] = {}
         self._pending: deque[tuple[int, Future[str]]] = deque()
         self._aborted = False
+        self._finishing = False
 
     def __repr__(self) -> str:
         return f"S3ShardOutput({self.url!r})"
@@ -659,6 +660,9 @@ class S3ShardOutput:
         """Upload what is left and complete the upload: from now on the object exists."""
         if self.completed:
             return self.url
+        # from here a failure may come after the server made the object (a timeout on the
+        # answer): abort() then deletes the key too, which is harmless if it does not exist
+        self._finishing = True
         try:
             if self._upload_id is None:
                 body = b"".join(self._chunks)
@@ -716,7 +720,8 @@ class S3ShardOutput:
                     problems.append(self._error(exc, "aborting the upload of"))
             except Exception as exc:
                 problems.append(self._error(exc, "aborting the upload of"))
-        doomed = [k for k in (self.key if self.completed else None, self.manifest_key) if k]
+        shard = self.key if self.completed or self._finishing else None
+        doomed = [k for k in (shard, self.manifest_key) if k]
         for key in doomed:
             try:
                 self._client.delete_object(Bucket=self.bucket, Key=key)
