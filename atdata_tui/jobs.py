@@ -209,6 +209,9 @@ class JobManager:
         self._listeners: list[MessagePump] = []
         self._slots = {kind: threading.Semaphore(n) for kind, n in CONCURRENCY.items()}
         self._last_running = 0
+        #: Called in the job's thread on every progress report, unthrottled (metrics, tests,
+        #: fault injection): ``observer(job)``. Keep them fast; they must not touch widgets.
+        self.observers: list[Callable[[Job], None]] = []
 
     # -- queries (event loop)
     def __iter__(self) -> Any:
@@ -367,22 +370,28 @@ class JobManager:
                 p.bytes = nbytes
             if detail is not None:
                 p.detail = detail
-            if done is None:
-                return
-            p.done = done
-            history = job._history
-            history.append((now, done))
-            while len(history) > 2 and now - history[0][0] > RATE_WINDOW:
-                history.popleft()
-            t0, d0 = history[0]
-            if now - t0 > 0.2:
-                p.rate = (done - d0) / (now - t0)
-            elif job.started is not None and now - job.started > 0:
-                p.rate = done / (now - job.started)
-            if p.total and p.rate and p.rate > 0:
-                p.eta = max(0.0, (p.total - done) / p.rate)
-            else:
-                p.eta = None
+            if done is not None:
+                self._rate(job, p, done, now)
+        for observer in list(self.observers):
+            observer(job)
+
+    @staticmethod
+    def _rate(job: Job, p: JobProgress, done: float, now: float) -> None:
+        """Update ``done``, the rate over the last few seconds and the ETA (lock held)."""
+        p.done = done
+        history = job._history
+        history.append((now, done))
+        while len(history) > 2 and now - history[0][0] > RATE_WINDOW:
+            history.popleft()
+        t0, d0 = history[0]
+        if now - t0 > 0.2:
+            p.rate = (done - d0) / (now - t0)
+        elif job.started is not None and now - job.started > 0:
+            p.rate = done / (now - job.started)
+        if p.total and p.rate and p.rate > 0:
+            p.eta = max(0.0, (p.total - done) / p.rate)
+        else:
+            p.eta = None
 
     # -- control
     def cancel(self, job_id: int) -> bool:

@@ -262,15 +262,20 @@ def submit_login(app: Any, handle: str, password: str, pds: str | None, on_done:
     job is not retryable: a retry would need the password again).
     """
     from ..jobs import JobState
-    from ..workers.login import client_for, display_handle, login
+    from ..workers.login import client_for, display_handle, login, pds_from_did_document
 
     secret = [password]
 
     def run(ctx: Any) -> str:
         try:
-            ctx.report(detail=f"asking {pds or 'the PDS in the DID document'}")
+            client = client_for(app)
+            target = pds
+            if target is None and "@" not in handle.lstrip("@"):
+                ctx.report(detail=f"looking up {handle}")
+                target = pds_from_did_document(client, handle)
+            ctx.report(detail=f"asking {target or 'the PDS'}")
             ctx.check()
-            info = login(client_for(app), handle, secret[0], pds=pds)
+            info = login(client, handle, secret[0], pds=target)
         finally:
             secret.clear()
         ctx.log(f"logged in as @{info.handle} ({info.did}) at {info.pds}")

@@ -61,6 +61,23 @@ def resolve_pds(client: AtmosphereClient, actor: str) -> Identity:
     return client.identify(actor)
 
 
+def pds_from_did_document(client: AtmosphereClient, actor: str) -> str | None:
+    """The PDS named by ``actor``'s DID document, so login goes where the account lives.
+
+    An unknown handle is a ``LoginError`` saying so (a PDS would only answer "wrong password");
+    when resolution itself fails (DNS, PLC down) ``None`` lets the client use its default.
+    """
+    from atdata_core.atmosphere import HandleNotFoundError
+    from atdata_core.errors import AtmosphereError, LoginError
+
+    try:
+        return client.identify(actor).pds
+    except HandleNotFoundError as exc:
+        raise LoginError(str(exc)) from None
+    except AtmosphereError:
+        return None
+
+
 def login(
     client: AtmosphereClient, identifier: str, password: str, *, pds: str | None = None
 ) -> SessionInfo:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import DataTable
 
@@ -40,9 +41,17 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AtdataApp:
     return AtdataApp(index, options=IndexOptions())
 
 
+def holds(predicate) -> bool:
+    """``predicate()``, false while the widgets it looks at are not mounted yet."""
+    try:
+        return bool(predicate())
+    except NoMatches:
+        return False
+
+
 async def until(pilot, predicate, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while not holds(predicate):
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await pilot.pause(0.02)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from textual.css.query import NoMatches
 from textual.widgets import Input, Select
 
 from atdata_core.errors import NotFoundError
@@ -46,9 +47,17 @@ def store_files(home: Path) -> list[str]:
     return sorted(str(Path(d) / f) for d, _s, files in os.walk(root) for f in files)
 
 
+def holds(predicate) -> bool:
+    """``predicate()``, false while the widgets it looks at are not mounted yet."""
+    try:
+        return bool(predicate())
+    except NoMatches:
+        return False
+
+
 async def until(pilot, predicate, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while not holds(predicate):
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await pilot.pause(0.02)
