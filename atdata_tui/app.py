@@ -132,7 +132,8 @@ class AtdataApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "atdata-tui"
-    COMMANDS = App.COMMANDS | {AtdataCommands}
+    #: Only our provider: its commands depend on the state and it includes theme and quit.
+    COMMANDS: ClassVar[set[Any]] = {AtdataCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("quit", "quit"),
         bind("help", "help"),
@@ -246,6 +247,19 @@ class AtdataApp(App[None]):
             self.create_demo()
         if self.options.handle:
             self.open_entries(ATMOSPHERE)
+        self.call_after_refresh(self._resume_session)
+
+    def _resume_session(self) -> None:
+        """HOOK: ``screens.login.resume_session(app)`` reads the saved login in a worker."""
+        import importlib
+
+        try:
+            login = importlib.import_module(f"{__package__}.screens.login")
+        except ModuleNotFoundError:
+            return
+        resume = getattr(login, "resume_session", None)
+        if resume is not None:
+            resume(self)
 
     @property
     def atmosphere_handle(self) -> str | None:
@@ -500,6 +514,25 @@ class AtdataApp(App[None]):
         return out
 
     async def action_quit(self) -> None:
+        """Quit; while jobs run, ask first (``widgets.jobs.ConfirmQuitScreen``) and cancel them."""
+        running = list(self.jobs.running()) if self.jobs is not None else []
+        if running:
+            try:
+                from .widgets.jobs import ConfirmQuitScreen
+            except ImportError:
+                ConfirmQuitScreen = None  # type: ignore[assignment,misc]
+            if ConfirmQuitScreen is not None:
+
+                def answered(quit_: bool | None) -> None:
+                    if quit_:
+                        self.jobs.cancel_all()
+                        self._exit_now()
+
+                self.push_screen(ConfirmQuitScreen(running), answered)
+                return
+        self._exit_now()
+
+    def _exit_now(self) -> None:
         self.timings.mark("quit")
         self.timings.stop()
         self.exit()

@@ -11,7 +11,7 @@ older requests are dropped instead of mixing two listings.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,7 +21,7 @@ from rich.style import Style
 from textual import events
 from textual.binding import BindingType
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -174,6 +174,8 @@ class EntryList(ForwardWorkerErrors, ScrollView, can_focus=True):
         self._layout: list[tuple[Column, int]] = []
         self._request_scheduled = False
         self._awaiting_draw: int | None = 0  # report RowsDrawn once this row has data
+        self._styles: dict[str, Style] | None = None
+        self._frame: tuple[int, int, list[tuple[Column, int]], dict[str, Style]] | None = None
         self.marked: dict[str, IndexEntry] = {}
 
     # --- public API ----------------------------------------------------------------------------------
@@ -254,79 +256,99 @@ class EntryList(ForwardWorkerErrors, ScrollView, can_focus=True):
         self._lines.clear()
         self._schedule_request()
 
-    def _segments(self, cells: Iterable[tuple[str, Style]], width: int, base: Style) -> Strip:
-        segments = [Segment(text, base + style) for text, style in cells]
-        return Strip(segments).adjust_cell_length(width, base).simplify()
+    # Rendering is on the hot path (every scroll redraws the visible rows), so the styles are
+    # computed once per style change, per-frame values once per frame, and a row is at most two
+    # segments of pre-padded text with a known cell length.
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None
+        self._lines.clear()
+
+    def _style_set(self) -> dict[str, Style]:
+        if self._styles is None:
+            base = self.rich_style
+            styles = {"base": base}
+            for name in ("header", "cursor", "placeholder", "marked", "error", "dim"):
+                styles[name] = base + self.get_component_rich_style(f"entry-list--{name}")
+            styles["cursor-marked"] = styles["marked"] + self.get_component_rich_style(
+                "entry-list--cursor"
+            )
+            self._styles = styles
+        return self._styles
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        width = self.scrollable_content_region.width
+        self._frame = (width, int(self.scroll_offset.y), self._columns(width), self._style_set())
+        return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        columns = self._columns(width)
-        base = self.rich_style
+        frame = self._frame
+        if frame is None:  # render_line called directly (tests): compute what a frame would
+            width = self.scrollable_content_region.width
+            frame = (width, int(self.scroll_offset.y), self._columns(width), self._style_set())
+        width, top, columns, styles = frame
         if y == 0:
-            return self._header(columns, width, base)
-        row = int(self.scroll_offset.y) + y - 1
-        return self._row(row, columns, width, base)
+            return self._header(columns, width, styles)
+        return self._row(top + y - 1, columns, width, styles)
 
-    def _header(self, columns: list[tuple[Column, int]], width: int, base: Style) -> Strip:
-        key = ("header", width, base)
+    @staticmethod
+    def _line(width: int, *parts: tuple[str, Style]) -> Strip:
+        segments = [Segment(text, style) for text, style in parts if text]
+        length = sum(cell_len(text) for text, _ in parts)
+        strip = Strip(segments, length)
+        if length != width:
+            strip = strip.adjust_cell_length(width, parts[-1][1] if parts else None)
+        return strip
+
+    def _header(
+        self, columns: list[tuple[Column, int]], width: int, styles: dict[str, Style]
+    ) -> Strip:
+        key = ("header", width)
         strip = self._lines.get(key)
         if strip is None:
-            style = self.get_component_rich_style("entry-list--header")
-            cells = [(" " * MARK_WIDTH, Style())]
-            for column, w in columns:
-                cells.append((_fit(column.title, w, column.align) + " " * GAP, style))
-            strip = self._segments(cells, width, base)
+            text = "".join(_fit(c.title, w, c.align) + " " * GAP for c, w in columns)
+            strip = self._line(width, (" " * MARK_WIDTH, styles["base"]), (text, styles["header"]))
             self._lines[key] = strip
         return strip
 
-    def _row(self, row: int, columns: list[tuple[Column, int]], width: int, base: Style) -> Strip:
-        total = self.row_count
-        if row >= total:
+    def _row(
+        self, row: int, columns: list[tuple[Column, int]], width: int, styles: dict[str, Style]
+    ) -> Strip:
+        if row >= self.row_count:
             if row == 0 and self.total is None:
-                message = self._errors.get(0) or "loading…"
-                style = self.get_component_rich_style(
-                    "entry-list--error" if 0 in self._errors else "entry-list--placeholder"
-                )
-                return self._segments([("  " + message, style)], width, base)
+                if 0 in self._errors:
+                    return self._line(width, ("  ! " + self._errors[0], styles["error"]))
+                return self._line(width, ("  loading…", styles["placeholder"]))
             if row == 0 and self.total == 0:
-                style = self.get_component_rich_style("entry-list--dim")
-                text = "no entries match" if self.name_filter else "no entries"
-                return self._segments([("  " + text, style)], width, base)
-            return Strip.blank(width, base)
+                text = "  no entries match" if self.name_filter else "  no entries"
+                return self._line(width, (text, styles["dim"]))
+            return Strip.blank(width, styles["base"])
         is_cursor = row == self.cursor
         entry = self.entry_at(row)
-        marked = entry is not None and entry.cid in self.marked
-        key = (row, width, is_cursor, marked, self.generation, entry is None, base)
+        if entry is None:
+            self._schedule_request()
+            page_no = row // PAGE_SIZE
+            if page_no in self._errors:
+                text, style = "  ! " + self._errors[page_no], styles["error"]
+            else:
+                text, style = "  …", styles["placeholder"]
+            return self._line(width, (text, styles["cursor"] if is_cursor else style))
+        marked = entry.cid in self.marked
+        key = (row, width, is_cursor, marked, self.generation)
         strip = self._lines.get(key)
         if strip is not None:
             return strip
-        if entry is None:
-            page_no = row // PAGE_SIZE
-            self._schedule_request()
-            if page_no in self._errors:
-                cells = [
-                    (
-                        "  ! " + self._errors[page_no],
-                        self.get_component_rich_style("entry-list--error"),
-                    )
-                ]
-            else:
-                cells = [("  …", self.get_component_rich_style("entry-list--placeholder"))]
-        else:
-            mark_style = self.get_component_rich_style("entry-list--marked")
-            cells = [("● " if marked else "  ", mark_style)]
-            values = cell_values(entry)
-            row_style = mark_style if marked else Style()
-            for column, w in columns:
-                cells.append((_fit(values[column.key], w, column.align) + " " * GAP, row_style))
+        values = cell_values(entry)
+        body = "".join(_fit(values[c.key], w, c.align) + " " * GAP for c, w in columns)
         if is_cursor:
-            cursor_style = self.get_component_rich_style("entry-list--cursor")
-            cells = [(text, style + cursor_style) for text, style in cells]
-            strip = self._segments(cells, width, base + cursor_style)
+            style = styles["cursor-marked"] if marked else styles["cursor"]
+            mark_style = style
         else:
-            strip = self._segments(cells, width, base)
-        if entry is not None:
-            self._lines[key] = strip
+            style = styles["marked"] if marked else styles["base"]
+            mark_style = styles["marked"]
+        strip = self._line(width, ("● " if marked else "  ", mark_style), (body, style))
+        self._lines[key] = strip
         return strip
 
     # --- fetching pages ----------------------------------------------------------------------------

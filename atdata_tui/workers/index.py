@@ -301,8 +301,8 @@ def atmosphere_page(
 ) -> Page:
     """A page of a handle's published entries through the atmosphere backend.
 
-    The backend lists the logged-in account unless it accepts a ``handle``; ``--handle`` browsing
-    passes it when the backend's ``page_entries`` takes one.
+    The backend lists the logged-in account unless it is given the account (``actor``): the
+    ``--handle`` browsing passes it.
     """
     from atdata_core.errors import RefError
 
@@ -315,8 +315,10 @@ def atmosphere_page(
             params = inspect.signature(backend.page_entries).parameters
         except (TypeError, ValueError):
             params = {}
-        if "handle" in params:
-            kwargs["handle"] = handle.lstrip("@")
+        for name in ("actor", "handle"):
+            if name in params:
+                kwargs[name] = handle.lstrip("@")
+                break
     page = backend.page_entries(**kwargs)
     for entry in page.items:
         entry.repo = ATMOSPHERE
