@@ -31,7 +31,14 @@ from .errors import (
 )
 from .lens import LensRegistry, find_lens
 from .samples import DictSample, PackableSample, decode_sample, is_packable_type
-from .shards import RawSample, iter_raw_samples, manifest_url, member_span, read_manifest
+from .shards import (
+    RawSample,
+    iter_raw_samples,
+    iter_sample_payloads,
+    manifest_url,
+    member_span,
+    read_manifest,
+)
 from .sources import DataSource, display_url, source_for_urls
 
 T = TypeVar("T")
@@ -414,34 +421,43 @@ class Dataset(Generic[T]):
             yield from self._iter_shard(shard)
 
     def _iter_shard(self, shard: str) -> Iterator[T]:
-        decode_type = self._decode_type
+        # The hot loop of every read: decode_sample's work inlined (same errors, same keys),
+        # straight from each msgpack member as the parser finds it.
+        decode = self._decode_type.from_bytes
         transforms = self._transforms
         skip = self.on_error == "skip"
         try:
-            for raw in self._raw_shard(shard):
-                data = raw.parts.get("msgpack")
-                try:
-                    if data is None:
-                        raise NotMsgpackError(
-                            f"no .msgpack member (found {', '.join(raw.parts) or 'nothing'})",
-                            shard=shard,
-                            key=raw.key,
-                        )
-                    sample = decode_sample(decode_type, data, shard=shard, key=raw.key)  # type: ignore[arg-type]
-                    for transform in transforms:
-                        sample = transform(sample)
-                except SampleError as exc:
-                    if not skip:
-                        raise
-                    self._skip(exc, "sample")
-                    continue
-                except LensError as exc:
-                    located = LensError(f"shard {shard}, sample {raw.key}: {exc}")
-                    if not skip:
-                        raise located from exc
-                    self._skip(located, "sample")
-                    continue
-                yield sample
+            with self.source.open_shard(shard) as stream:
+                for key, _offset, data in iter_sample_payloads(
+                    stream,
+                    shard=shard,
+                    verify_checksums=self.verify_checksums,
+                    require_end=True,
+                ):
+                    try:
+                        if data is None:
+                            raise NotMsgpackError(
+                                "no .msgpack member (it has other members only)",
+                                shard=shard,
+                                key=key,
+                            )
+                        sample = decode(data)
+                        sample.__key__ = key
+                        for transform in transforms:
+                            sample = transform(sample)
+                    except SampleError as exc:
+                        located = exc.located(shard=shard, key=key)
+                        if not skip:
+                            raise located from None
+                        self._skip(located, "sample")
+                        continue
+                    except LensError as exc:
+                        located_lens = LensError(f"shard {shard}, sample {key}: {exc}")
+                        if not skip:
+                            raise located_lens from exc
+                        self._skip(located_lens, "sample")
+                        continue
+                    yield sample
         except ShardError as exc:
             if not skip:
                 raise

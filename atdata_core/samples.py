@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import operator
 import struct
 import types
 import typing
@@ -372,6 +373,44 @@ class _Codec:
     #: check), decoder, required, nullable. ``from_data`` runs once per sample read, so a
     #: primitive of the right type costs one ``type() is`` test instead of a function call.
     plan: list[tuple[str, type | None, Decoder | None, bool, bool]]
+    #: The fast path, for maps that hold exactly the declared fields with exactly the stored
+    #: types (what our writer and atdata's produce): one C-level ``itemgetter`` for the values,
+    #: one tuple comparison for their types, decoders only where needed (NDArrays), and a
+    #: positional constructor call. ``None`` when the class cannot take it (``Any`` fields).
+    fast: (
+        tuple[Callable[[Any], Any], tuple[type, ...], tuple[tuple[int, Decoder], ...], bool] | None
+    ) = None
+
+
+_STORED_TYPES: dict[str, type] = {"ndarray": bytes, "array": list, "map": dict}
+
+
+def _fast_path(cls: type, specs: list[FieldSpec]) -> Any:
+    if not specs or any(s.type.kind == "any" for s in specs):
+        return None
+    names = [s.name for s in specs]
+    stored = tuple(
+        PRIMITIVE_TYPES[s.type.primitive or "str"]
+        if s.type.kind == "primitive"
+        else _STORED_TYPES[s.type.kind]
+        for s in specs
+    )
+    post = []
+    for i, spec in enumerate(specs):
+        if spec.type.kind == "ndarray":
+            post.append((i, decode_ndarray))
+        elif (
+            spec.type.kind == "array"
+            and spec.type.items is not None
+            and spec.type.items.kind == "ndarray"
+        ):
+            post.append((i, lambda v, _n=spec.name: _decode_array_list(v, _n)))
+    getter = operator.itemgetter(*names)
+    if len(names) == 1:
+        single = getter
+        getter = lambda data: (single(data),)  # noqa: E731
+    positional = not any(f.kw_only for f in dataclasses.fields(cls))
+    return (getter, stored, tuple(post), positional)
 
 
 def _compile_codec(cls: type) -> _Codec:
@@ -399,6 +438,7 @@ def _compile_codec(cls: type) -> _Codec:
         encoders=[(s.name, _encoder_for(s.type)) for s in specs],
         decoders=decoders,
         plan=plan,
+        fast=_fast_path(cls, specs),
     )
 
 
@@ -444,6 +484,22 @@ class PackableSample:
     @classmethod
     def from_data(cls: type[S], data: Mapping[str, Any]) -> S:
         """Build a sample from an unpacked msgpack map, decoding NDArray blobs."""
+        codec = cls._atdata_codec
+        fast = codec.fast
+        if fast is not None and len(data) == len(codec.fields):
+            getter, stored, post, positional = fast
+            try:
+                values = getter(data)
+            except KeyError:
+                values = None
+            if values is not None and tuple(map(type, values)) == stored:
+                if post:
+                    values = list(values)
+                    for i, decode in post:
+                        values[i] = decode(values[i])
+                if positional:
+                    return cls(*values)
+                return cls(**dict(zip([f.name for f in codec.fields], values, strict=True)))
         kwargs: dict[str, Any] = {}
         for name, exact, decoder, required, nullable in cls._atdata_codec.plan:
             if name in data:

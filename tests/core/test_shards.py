@@ -23,6 +23,7 @@ from atdata_core.shards import (
     expand_braces,
     iter_members,
     iter_raw_samples,
+    iter_sample_payloads,
     manifest_url,
     member_span,
     open_local,
@@ -523,3 +524,83 @@ def test_base256_sizes_are_read() -> None:
     data = bytes(header) + b"abc" + bytes(509) + bytes(1024)
     (member,) = iter_members(data)
     assert bytes(member.data) == b"abc"
+
+
+# --- the batched reader ----------------------------------------------------------------------------
+
+
+def _retarred(data: bytes, checksum: Any) -> bytes:
+    """Every header of ``data`` rewritten with ``checksum(header_with_spaces) -> 8 bytes``."""
+    out = bytearray(data)
+    for member in iter_members(data):
+        start = member.offset
+        header = bytearray(out[start : start + BLOCK])
+        header[148:156] = b" " * 8
+        header[148:156] = checksum(bytes(header))
+        out[start : start + BLOCK] = header
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        lambda h: b"%07o\0" % sum(h),  # 7 digits, as some writers do
+        lambda h: b" %06o\0" % sum(h),  # leading space
+        lambda h: b"%06o  " % sum(h),  # space-terminated
+    ],
+)
+def test_other_checksum_layouts_in_long_runs(tmp_path: pathlib.Path, layout: Any) -> None:
+    """Batches of 16+ headers are checked with numpy; other layouts fall back per header."""
+    (info,) = write_shards(small(300), str(tmp_path / "s-%06d.tar"))
+    data = _retarred(pathlib.Path(info.url).read_bytes(), layout)
+    assert [r.key for r in iter_raw_samples(data)] == info.keys
+    broken = bytearray(data)
+    broken[1024 * 200 + 3] ^= 0x20
+    with pytest.raises(CorruptShardError, match=f"at byte {1024 * 200}"):
+        _read_all(bytes(broken))
+
+
+def test_members_before_a_bad_header_in_a_batch_are_yielded(tmp_path: pathlib.Path) -> None:
+    (info,) = write_shards(small(300), str(tmp_path / "s-%06d.tar"))
+    broken = bytearray(pathlib.Path(info.url).read_bytes())
+    broken[1024 * 250 + 3] ^= 0x20
+    got = []
+    with pytest.raises(CorruptShardError):
+        for raw in iter_raw_samples(bytes(broken)):
+            got.append(raw.key)
+    assert got == info.keys[:250]
+
+
+def test_garbage_size_behind_a_bad_checksum_is_reported_as_the_checksum(
+    tmp_path: pathlib.Path,
+) -> None:
+    data, _ = _shard_bytes(tmp_path, 3)
+    broken = bytearray(data)
+    broken[1024 + 124 : 1024 + 136] = b"77777777777\0"  # a huge size, checksum not updated
+    with pytest.raises(CorruptShardError, match="checksum mismatch at byte 1024"):
+        _read_all(bytes(broken))
+
+
+def test_sample_payloads(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "mixed.tar"
+    with wds.TarWriter(str(path)) as writer:
+        writer.write({"__key__": "a", "msgpack": b"\x80", "jpg": b"J"})
+        writer.write({"__key__": "b", "jpg": b"J"})
+        writer.write({"__key__": "c", "cls": b"1", "msgpack": b"\x81"})
+    with open_local(path) as buf:
+        got = [(k, None if d is None else bytes(d)) for k, _o, d in iter_sample_payloads(buf)]
+    assert got == [("a", b"\x80"), ("b", None), ("c", b"\x81")]
+
+
+def test_mapped_pages_are_released_while_reading(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import atdata_core.shards as shards_mod
+
+    monkeypatch.setattr(shards_mod, "_RELEASE_EVERY", 64 << 10)
+    samples = [Img(np.full((64, 64), i, np.float32), str(i)) for i in range(40)]
+    (info,) = write_shards(samples, str(tmp_path / "s-%06d.tar"))
+    with open_local(info.url) as buf:
+        raws = list(iter_raw_samples(buf))
+    # the views into released pages still read the right bytes (they fault back in)
+    assert [decode_sample(Img, r.msgpack).image[0, 0] for r in raws] == list(range(40))  # type: ignore[arg-type]
