@@ -803,9 +803,9 @@ class S3DataStore:
     Every write gets its own token directory, so it never overwrites an older dataset's shards.
     ``credentials`` is ``None`` (boto3's chain, or ``profile``), a dict with ``access_key``,
     ``secret_key`` and optionally ``session_token`` (or the same as keywords), or a
-    ``boto3.Session``. Making a store
-    registers how to reach its bucket (see ``configure_bucket``) so its URLs read back anywhere in
-    this process; pass ``register=False`` not to.
+    ``boto3.Session``. Making a store registers how to reach its bucket (see
+    ``configure_bucket``) so its URLs read back anywhere in this process; pass
+    ``register=False`` not to.
     """
 
     kind = "s3"

@@ -311,30 +311,36 @@ def test_manifest_makes_dataset_sample_one_ranged_get(store: S3DataStore, s3_ser
     assert end - start + 1 == 512 + len(again.packed)  # the header and this sample's bytes only
 
 
-def first_sample_cost(store: S3DataStore, url: str) -> tuple[int, list[Sent]]:
+def first_sample_cost(store: S3DataStore, url: str, size: int) -> tuple[int, list[Sent]]:
     ds = Dataset([url], Frame)
     assert isinstance(ds.source, S3Source)
     with recorded(store.client) as sent:
         iterator = iter(ds)
         first = next(iterator)
         iterator.close()  # the reader stops: the body is closed, not drained
-    assert first.index == 0 and first.pixels.nbytes == 512 << 10
+    assert first.index == 0 and first.pixels.nbytes == size
     return ds.source.bytes_read, sent
 
 
 def test_first_sample_of_a_big_shard_reads_one_chunk(store: S3DataStore) -> None:
-    (big,) = store.write_shards(frames(96, 512 << 10), prefix="big", maxcount=None)
-    (small,) = store.write_shards(frames(8, 512 << 10), prefix="small", maxcount=None)
+    sample = 256 << 10
+    (big,) = store.write_shards(frames(192, sample), prefix="big", maxcount=None)
+    (small,) = store.write_shards(frames(8, sample), prefix="small", maxcount=None)
     size = store.client.head_object(Bucket=store.bucket, Key=parse_s3_url(big)[1])["ContentLength"]
     assert size > 48 * MiB
 
-    big_cost, sent = first_sample_cost(store, big)
+    big_cost, sent = first_sample_cost(store, big, sample)
     assert ops(sent) == ["GetObject"] and sent[0].range is None  # one round trip
-    # the first chunk, plus the look-ahead the parser needs to know the first sample has no
-    # more members (here the next 512 KiB sample straddles the chunk's end): two chunks at most
-    assert big_cost <= 2 * READ_CHUNK
-    small_cost, _ = first_sample_cost(store, small)
+    # one chunk: the first sample and the next header (the parser looks one member ahead to
+    # know the first sample has no more members) both lie in the first MiB
+    assert sample < big_cost <= READ_CHUNK
+    small_cost, _ = first_sample_cost(store, small, sample)
     assert big_cost == small_cost  # the cost does not depend on the shard's size
+
+    # samples that straddle the first chunk: still a bounded prefix, never the shard
+    (wide,) = store.write_shards(frames(64, 768 << 10), prefix="wide", maxcount=None)
+    wide_cost, sent = first_sample_cost(store, wide, 768 << 10)
+    assert len(sent) == 1 and wide_cost <= 2 * READ_CHUNK
 
 
 def test_read_range_and_read_bytes_edges(store: S3DataStore) -> None:
