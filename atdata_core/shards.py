@@ -14,8 +14,10 @@ import itertools
 import json
 import mmap
 import os
+import queue
 import re
 import tarfile
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -46,8 +48,33 @@ MAX_MEMBER_SIZE = 1 << 36
 _BRACE = re.compile(r"\{([^{}]*)\}")
 
 
+#: More URLs than this from one pattern is a mistake or an attack (``{0..999999999}``), not a dataset.
+MAX_EXPANSION = 1_000_000
+
+
+def _expansion_count(url: str) -> int:
+    total = 1
+    for body in _BRACE.findall(url):
+        bounds = re.fullmatch(r"(-?\d+)\.\.(-?\d+)", body)
+        total *= (
+            abs(int(bounds.group(2)) - int(bounds.group(1))) + 1 if bounds else len(body.split(","))
+        )
+        if total > MAX_EXPANSION:
+            break
+    return total
+
+
 def expand_braces(url: str) -> list[str]:
-    """Expand ``data-{000000..000009}.tar`` and ``{train,val}`` (nested and repeated) into URLs."""
+    """Expand ``data-{000000..000009}.tar`` and ``{train,val}`` (nested and repeated) into URLs.
+
+    Refuses patterns that would expand to more than ``MAX_EXPANSION`` URLs before building any.
+    """
+    if "{" in url and _expansion_count(url) > MAX_EXPANSION:
+        raise ShardError(f"{url[:120]!r} expands to more than {MAX_EXPANSION:,} shard URLs")
+    return _expand(url)
+
+
+def _expand(url: str) -> list[str]:
     match = _BRACE.search(url)
     if match is None:
         return [url]
@@ -62,7 +89,7 @@ def expand_braces(url: str) -> list[str]:
         options = [str(i).zfill(width) for i in range(lo, hi + step, step)]
     else:
         options = body.split(",")
-    return [u for opt in options for u in expand_braces(head + opt + tail)]
+    return [u for opt in options for u in _expand(head + opt + tail)]
 
 
 def shard_name(pattern: str, index: int) -> str:
@@ -595,6 +622,22 @@ def _octal(value: int, width: int) -> bytes:
 def tar_header(name: str, size: int, mtime: int = 0) -> bytes:
     """A POSIX ustar header for a regular file (long names go into a GNU ``L`` record)."""
     raw = name.encode("utf-8")
+    if mtime == 0 and len(raw) <= 100 and size < 8**11:
+        # The common case, assembled from a template: the checksum is the template's plus the
+        # bytes that differ (``sum()`` over a whole header costs more than the rest of a write).
+        size_field = b"%011o\0" % size
+        chk = _TEMPLATE_SUM + sum(raw) + sum(size_field)
+        return b"".join(
+            (
+                raw,
+                bytes(100 - len(raw)),
+                _TEMPLATE[100:124],
+                size_field,
+                _TEMPLATE[136:148],
+                b"%06o\0 " % chk,
+                _TEMPLATE[156:],
+            )
+        )
     out = b""
     if len(raw) > 100:
         long = raw + b"\0"
@@ -621,6 +664,59 @@ def _finish_header(header: bytearray, size: int, name: bytes, mtime: int, flag: 
     chk = sum(header)
     header[148:156] = b"%06o\0 " % chk
     return bytes(header)
+
+
+_TEMPLATE = _finish_header(bytearray(BLOCK), 0, b"", 0, b"0")
+#: The template's checksum without its name (empty) and size fields, the field read as spaces.
+_TEMPLATE_SUM = sum(_TEMPLATE[:124]) + sum(_TEMPLATE[136:148]) + 8 * 32 + sum(_TEMPLATE[156:])
+_PADDING = [bytes(i) for i in range(BLOCK)]
+#: Records are handed to the output (and the hash) in chunks of about this size.
+_WRITE_CHUNK = 1 << 20
+
+
+class _Sink:
+    """Hashes and writes one shard's chunks, in order, on a background thread.
+
+    Why: SHA-256 and the write system call release the GIL, so on a second core they overlap
+    with packing the next samples instead of adding to it (writing array samples is otherwise
+    half hashing and copying). The queue is short, so memory stays at a few chunks. A failure
+    in the thread is raised by the next ``put`` or by ``close``, as it would have been inline.
+    """
+
+    def __init__(self, output: ShardOutput, digest: Any) -> None:
+        self._output = output
+        self._digest = digest
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="atdata-shard-sink", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._digest.update(chunk)
+                    self._output.write(chunk)
+                except BaseException as exc:  # re-raised in the writing thread
+                    self._error = exc
+
+    def put(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        """Wait until everything is written; raise the thread's failure, if any."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def cancel(self) -> None:
+        """Stop without raising (the shard is being thrown away)."""
+        self._error = self._error or RuntimeError("cancelled")
+        self._queue.put(None)
+        self._thread.join()
 
 
 class LocalShardOutput:
@@ -697,6 +793,9 @@ class ShardWriter:
         self._outputs: list[ShardOutput] = []
         self._current: ShardOutput | None = None
         self._hash: Any = None
+        self._sink: _Sink | None = None
+        self._pieces: list[bytes] = []  # records not yet handed to the sink
+        self._pending = 0
         self._count = 0
         self._size = 0
         self._keys: list[str] = []
@@ -728,22 +827,37 @@ class ShardWriter:
 
     def write_member(self, name: str, payload: bytes, *, key: str | None = None) -> None:
         header = tar_header(name, len(payload))
-        record = header + payload + bytes((-len(payload)) % BLOCK)
+        padding = _PADDING[-len(payload) % BLOCK]
+        record_size = len(header) + len(payload) + len(padding)
         if self._current is not None and (
             (self.maxcount is not None and self._count >= self.maxcount)
-            or (self.maxsize is not None and self._size + len(record) + 2 * BLOCK > self.maxsize)
+            or (self.maxsize is not None and self._size + record_size + 2 * BLOCK > self.maxsize)
         ):
             self._finish_shard()
         if self._current is None:
             self._start_shard()
-        self._current.write(record)  # type: ignore[union-attr]
-        self._hash.update(record)
+        pieces = self._pieces
+        pieces.append(header)
+        pieces.append(payload)
+        if padding:
+            pieces.append(padding)
+        self._pending += record_size
+        if self._pending >= _WRITE_CHUNK:
+            self._hand_over()
         # The manifest offset is that of the member's own ustar header, after any GNU long-name
         # record, so ``member_span`` covers exactly the header and the payload.
         header_offset = self._size + len(header) - BLOCK
         self._entries.append((key or split_key(name)[0], header_offset, len(payload)))
         self._count += 1
-        self._size += len(record)
+        self._size += record_size
+
+    def _hand_over(self) -> None:
+        """Give the records gathered so far to the sink, as one chunk."""
+        if self._pieces:
+            chunk = b"".join(self._pieces)
+            self._pieces = []
+            self._pending = 0
+            self._sink.put(chunk)  # type: ignore[union-attr]
 
     def write_all(self, samples: Iterable[Any]) -> ShardWriter:
         for sample in samples:
@@ -754,16 +868,21 @@ class ShardWriter:
         self._current = self.open_output(len(self._outputs))
         self._outputs.append(self._current)
         self._hash = hashlib.sha256()
+        self._sink = _Sink(self._current, self._hash)
+        self._pieces = []
+        self._pending = 0
         self._count = 0
         self._size = 0
         self._entries = []
 
     def _finish_shard(self) -> None:
-        assert self._current is not None
+        assert self._current is not None and self._sink is not None
         tail = bytes(2 * BLOCK)
-        self._current.write(tail)
-        self._hash.update(tail)
+        self._pieces.append(tail)
         self._size += len(tail)
+        self._hand_over()
+        sink, self._sink = self._sink, None
+        sink.close()
         url = self._current.finish()
         info = ShardInfo(url, self._count, self._size, self._hash.hexdigest())
         info.keys = [k for k, _, _ in self._entries]
@@ -805,6 +924,10 @@ class ShardWriter:
 
     def abort(self) -> None:
         """Remove every shard written so far (temporary or published) and forget them."""
+        if self._sink is not None:
+            sink, self._sink = self._sink, None
+            sink.cancel()
+        self._pieces = []
         for output in self._outputs:
             with contextlib.suppress(Exception):
                 output.abort()

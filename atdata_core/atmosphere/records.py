@@ -494,6 +494,10 @@ def parse_storage(value: Any, where: str, *, did: str, pds: str) -> Storage:
             s = r.item("shards", i, item)
             url = s.string("url", max_len=MAX_SHARD_URL)
             assert url is not None
+            if _count_expansions(url, MAX_SHARDS) > MAX_SHARDS:
+                raise RecordError(
+                    f"{where}: {_short(url)!r} expands to more than {MAX_SHARDS} shards"
+                )
             shards.append(Shard(_safe_url(url, where), _parse_checksum(s, "checksum")))
         return Storage("http", tuple(shards))
     if kind == "S3":
