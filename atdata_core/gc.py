@@ -47,6 +47,14 @@ def _size(path: str) -> int:
         return 0
 
 
+def _stored_shards(store: Any) -> list[tuple[str, int, float]]:
+    """``(url, size, age in seconds)`` of every shard in a store (remote stores say so themselves)."""
+    if hasattr(store, "list_objects"):
+        return [(o.url, o.size, o.age()) for o in store.list_objects()]
+    now = time.time()
+    return [(u, _size(u), _age(u, now)) for u in store.list_urls()]
+
+
 def referenced_urls(index: Any, repo: str) -> set[str]:
     """Every shard and manifest URL the entries of ``repo`` point at."""
     refs: set[str] = set()
@@ -67,14 +75,14 @@ def collect_garbage(
     now = time.time()
     referenced = referenced_urls(index, repo)
     local = store.kind == "disk"
-    for url in store.list_urls():
+    for url, size, age in _stored_shards(store):
         if url in referenced:
             continue
-        if local and _age(url, now) < min_age:
+        if age < min_age:
             report.skipped_young += 1
             continue
         report.orphan_shards.append(url)
-        report.bytes += _size(url) if local else 0
+        report.bytes += size
     if local and hasattr(store, "list_partials"):
         for path in store.list_partials():
             if _age(path, now) < min_age:
