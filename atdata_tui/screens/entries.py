@@ -103,6 +103,13 @@ class EntriesScreen(BrowseScreen):
         self._update_count()
         self.refresh_bindings()
 
+    @on(EntryList.LoadFailed)
+    def _load_failed(self, event: EntryList.LoadFailed) -> None:
+        if self.total is None:
+            self.query_one("#entries-count", Static).update(
+                "Could not list the entries (details in the error window) · r: try again"
+            )
+
     @on(EntryList.MarksChanged)
     def _marks_changed(self, event: EntryList.MarksChanged) -> None:
         self._update_count()

@@ -130,6 +130,17 @@ class EntryList(ForwardWorkerErrors, ScrollView, can_focus=True):
             return self.entry_list
 
     @dataclass
+    class LoadFailed(Message):
+        """A page could not be fetched (the error modal has the details)."""
+
+        entry_list: EntryList
+        error: str
+
+        @property
+        def control(self) -> EntryList:
+            return self.entry_list
+
+    @dataclass
     class MarksChanged(Message):
         entry_list: EntryList
         count: int
@@ -464,6 +475,7 @@ class EntryList(ForwardWorkerErrors, ScrollView, can_focus=True):
         self._requested.discard(message.page_no)
         self._lines.clear()
         self.refresh()
+        self.post_message(self.LoadFailed(self, message.error))
 
     # --- cursor --------------------------------------------------------------------------------------
     def watch_cursor(self, old: int, new: int) -> None:
