@@ -18,6 +18,7 @@ from atdata_tui.screens.error import ErrorScreen
 from atdata_tui.screens.help import HelpScreen
 from atdata_tui.screens.repositories import RepositoriesScreen
 from atdata_tui.screens.schemas import SchemasScreen
+from atdata_tui.widgets.breadcrumbs import SEPARATOR
 from atdata_tui.widgets.entry_list import EntryList
 from atdata_tui.workers.index import IndexOptions
 
@@ -26,13 +27,17 @@ from .conftest import screen_text, settle, wait_for
 SIZE = (120, 36)
 
 
+def crumbs(*parts: str) -> str:
+    return SEPARATOR.join(parts)
+
+
 async def test_first_screen_lists_repositories_with_counts(demo_index: Index) -> None:
     app = AtdataApp(demo_index)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, RepositoriesScreen)
         text = screen_text(app)
-        assert "atdata › repositories" in text
+        assert crumbs("atdata", "repositories") in text
         assert "local" in text and "sqlite" in text
         row = next(r for r in app.screen.rows if r.name == "local")
         assert (row.entries, row.schemas) == (5, 4)
@@ -48,7 +53,7 @@ async def test_navigate_repositories_entries_detail_and_back(demo_index: Index) 
         await settle(pilot)
         assert isinstance(app.screen, EntriesScreen)
         text = screen_text(app)
-        assert "atdata › local › entries" in text
+        assert crumbs("atdata", "local", "entries") in text
         assert "5 entries" in text
         for name in ("demo-captions", "demo-images", "demo-numbers", "demo-signals"):
             assert name in text
@@ -64,7 +69,7 @@ async def test_navigate_repositories_entries_detail_and_back(demo_index: Index) 
         assert isinstance(app.screen, EntryDetailScreen)
         text = screen_text(app)
         entry = app.screen.entry
-        assert "atdata › local › entries › demo-captions-v1" in text
+        assert crumbs("atdata", "local", "entries", "demo-captions-v1") in text
         assert entry.cid in text
         assert "Shards (2)" in text
         first_url = entry.data_urls[0]
