@@ -28,7 +28,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static
+from textual.widgets import ContentSwitcher, Footer, Input, Static
 from textual.worker import get_current_worker
 
 from atdata_core.preview import (
@@ -44,7 +44,7 @@ from atdata_core.samples import FieldSpec
 from atdata_core.sources import display_url
 
 from ..bindings import bind
-from ..widgets.sample_views import FieldView, SampleView, clean_line, inline
+from ..widgets.sample_views import FieldView, SampleTable, SampleView, clean_line, inline
 from ..workers.preview import (
     WATCH_INTERVAL,
     EntryChanged,
@@ -215,6 +215,8 @@ class PreviewScreen(BrowseScreen):
         self._columns: list[str] | None = None
         self._request_started = 0.0
         self.schema_renderable: Group = Group()
+        self._bindings_for: tuple[Any, ...] | None = None
+        self._lines_shown: dict[str, str] = {}
 
     # --- layout -----------------------------------------------------------------------------------
     def crumbs(self) -> list[str]:
@@ -225,10 +227,7 @@ class PreviewScreen(BrowseScreen):
             yield Static("", id="preview-info", markup=False)
             yield Static("", id="preview-status", markup=False)
             with ContentSwitcher(initial="preview-table", id="preview-views"):
-                table: DataTable[Any] = DataTable(
-                    id="preview-table", cursor_type="row", zebra_stripes=True
-                )
-                yield table
+                yield SampleTable(id="preview-table")
                 yield SampleView(id="preview-sample")
                 with VerticalScroll(id="preview-schema"):
                     yield Static("", id="preview-schema-text", markup=False)
@@ -237,8 +236,8 @@ class PreviewScreen(BrowseScreen):
             )
 
     @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one("#preview-table", DataTable)
+    def table(self) -> SampleTable:
+        return self.query_one("#preview-table", SampleTable)
 
     @property
     def sample_view(self) -> SampleView:
@@ -460,27 +459,14 @@ class PreviewScreen(BrowseScreen):
         table = self.table
         if self._columns is None:
             first = next((i for i in items if i.sample is not None), None)
-            if first is None and not self.specs:
-                columns: list[str] = []
+            if first is not None:
+                columns = self._column_names(first)
             else:
-                columns = (
-                    self._column_names(first)
-                    if first is not None
-                    else [s.name for s in self.specs or []]
-                )
+                columns = [s.name for s in self.specs or []]
             self._columns = columns
             table.clear(columns=True)
-            table.add_column("#", key="#")
-            table.add_column("", key="status")
-            table.add_column("key", key="key")
-            for name in columns:
-                table.add_column(clean_line(name)[:CELL_WIDTH], key=f"f:{name}")
-        rows = []
-        for item in items:
-            rows.append(self._row(item))
-        keys = [str(start + i) for i in range(len(items))]
-        for key, row in zip(keys, rows, strict=True):
-            table.add_row(*row, key=key)
+            table.set_columns(["#", "", "key", *columns])
+        table.add_rows([self._row(item) for item in items])
 
     def _row(self, item: PreviewSample) -> list[Any]:
         status = {
@@ -491,7 +477,11 @@ class PreviewScreen(BrowseScreen):
         key_text = clean_line(item.key)
         if len(key_text) > 24:
             key_text = key_text[:11] + "…" + key_text[-12:]
-        cells: list[Any] = [Text(str(item.index), "dim"), status, Text(key_text, "cyan")]
+        cells: list[Any] = [
+            Text(str(item.index), "dim", justify="right"),
+            status,
+            Text(key_text, "cyan"),
+        ]
         columns = self._columns or []
         if item.sample is None:
             message = Text(clean_line(item.error or "cannot be decoded")[:60], "red")
@@ -511,16 +501,16 @@ class PreviewScreen(BrowseScreen):
                 cells.append(inline(value, CELL_WIDTH))
         return cells
 
-    @on(DataTable.RowHighlighted, "#preview-table")
-    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.cursor_row is not None and 0 <= event.cursor_row < len(self.samples):
-            self.cursor = event.cursor_row
+    @on(SampleTable.Highlighted, "#preview-table")
+    def _row_highlighted(self, event: SampleTable.Highlighted) -> None:
+        if 0 <= event.row < len(self.samples):
+            self.cursor = event.row
 
-    @on(DataTable.RowSelected, "#preview-table")
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
+    @on(SampleTable.Selected, "#preview-table")
+    def _row_selected(self, event: SampleTable.Selected) -> None:
         event.stop()
-        if 0 <= event.cursor_row < len(self.samples):
-            self._show_sample(event.cursor_row)
+        if 0 <= event.row < len(self.samples):
+            self._show_sample(event.row)
             self._switch("sample")
 
     # --- views ------------------------------------------------------------------------------------
@@ -530,7 +520,7 @@ class PreviewScreen(BrowseScreen):
         self.cursor = max(0, min(position, len(self.samples) - 1))
         self.sample_view.show(self.samples[self.cursor], self.specs)
         if self.table.row_count > self.cursor and self.table.cursor_row != self.cursor:
-            self.table.move_cursor(row=self.cursor, animate=False)
+            self.table.move_cursor(self.cursor)
         self._update_status()
 
     def _switch(self, view: View) -> None:
@@ -721,7 +711,7 @@ class PreviewScreen(BrowseScreen):
         text = " · ".join(clean_line(str(p)) for p in parts)
         if self.schema_note:
             text += f" · {clean_line(self.schema_note)}"
-        self.query_one("#preview-info", Static).update(text)
+        self._set_line("#preview-info", text)
 
     def shard_total(self) -> int | None:
         """Samples in the current shard, when known (metadata, manifest, or read to the end)."""
@@ -796,12 +786,38 @@ class PreviewScreen(BrowseScreen):
     def _update_status(self) -> None:
         status = self.query_one("#preview-status", Static)
         width = status.content_region.width or (self.app.size.width - 2)
-        status.update(clean_line(self.status_text(width)))
+        self._set_line("#preview-status", clean_line(self.status_text(width)))
         status.set_class(
             self.end is not None and self.end.reason in ("error", "truncated"), "-error"
         )
-        self.refresh_bindings()
+        self._refresh_bindings_if_changed()
         self._update_info()
+
+    def _set_line(self, selector: str, text: str) -> None:
+        """Update a one-line Static only when its text changes, and without a layout pass
+        (its size never changes): this runs for every batch of samples."""
+        if self._lines_shown.get(selector) != text:
+            self._lines_shown[selector] = text
+            self.query_one(selector, Static).update(text, layout=False)
+
+    def _binding_state(self) -> tuple[Any, ...]:
+        """What ``check_action`` depends on: bindings (and the footer) change only with it."""
+        return (
+            self.view,
+            self._has_more(),
+            self.page_start > 0 or self.shard_index > 0,
+            self.shard_index + 1 < len(self.entry.data_urls),
+            self.shard_index > 0,
+            bool(self.entries and len(self.entries) > 1),
+        )
+
+    def _refresh_bindings_if_changed(self) -> None:
+        # Refreshing bindings makes the footer rebuild its keys (and restyle them): doing it on
+        # every batch of samples costs more than the samples themselves.
+        state = self._binding_state()
+        if state != self._bindings_for:
+            self._bindings_for = state
+            self.refresh_bindings()
 
     def _update_schema(self) -> None:
         out: list[Any] = []

@@ -174,6 +174,12 @@ def fmt_num(value: Any) -> str:
     return f"{value:.4e}"
 
 
+def ordinal(n: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``4th``, ``11th``, ``22nd``, ``1,001st``."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n:,}{suffix}"
+
+
 def shape_text(shape: Sequence[int]) -> str:
     return TIMES.join(str(d) for d in shape) if shape else "scalar"
 
@@ -336,7 +342,8 @@ def stats_strips(stats: ArrayStats, width: int) -> list[Strip]:
         )
     if stats.sampled:
         strips += note(
-            f"statistics of {stats.counted:,} of {stats.size:,} values (every {stats.step:,}th)",
+            f"statistics of {stats.counted:,} of {stats.size:,} values "
+            f"(every {ordinal(stats.step)})",
             width,
         )
     if stats.note:
@@ -382,6 +389,38 @@ def sparkline_strip(arr: np.ndarray, width: int) -> Strip:
     return line(("".join(chars), ACCENT))
 
 
+def bar_chart_strips(arr: np.ndarray, width: int, rows: int) -> list[Strip]:
+    """A sparkline ``rows`` lines tall (eighth blocks at the top of each bar), for more room."""
+    cols = min(width, arr.shape[0]) if arr.shape[0] else 1
+    values = downsample_1d(arr, cols)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0 or rows < 2:
+        return [sparkline_strip(arr, width)]
+    lo, hi = float(finite.min()), float(finite.max())
+    span = hi - lo
+    levels = []
+    for v in values:
+        if not np.isfinite(v):
+            levels.append(-1)
+        elif span <= 0:
+            levels.append(rows * 4)
+        else:
+            levels.append(max(1, round((v - lo) / span * rows * 8)))
+    strips = []
+    for r in range(rows - 1, -1, -1):  # top line first
+        chars = []
+        for level in levels:
+            fill = level - r * 8
+            if level < 0 or fill <= 0:
+                chars.append(" ")
+            elif fill >= 8:
+                chars.append("█")
+            else:
+                chars.append(SPARK[fill - 1])
+        strips.append(line(("".join(chars), ACCENT)))
+    return strips
+
+
 def _image_view(arr: np.ndarray) -> np.ndarray | None:
     """The array as an HxW(xC) image if it looks like one (uint8, or float in 0..1; CHW too)."""
     if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (1, 3, 4):
@@ -417,7 +456,10 @@ def render_array(arr: np.ndarray, opts: ViewOptions) -> list[Strip]:
         return strips
     if arr.ndim == 1:
         strips.append(_values_line(arr, opts.width))
-        strips.append(sparkline_strip(arr, opts.width))
+        if opts.folded:
+            strips.append(sparkline_strip(arr, opts.width))
+        else:
+            strips += bar_chart_strips(arr, opts.width, max(2, min(12, opts.image_rows // 2)))
         return strips
     rows = max(1, opts.image_rows)
     image = _image_view(arr)
@@ -477,7 +519,7 @@ def inline(value: Any, width: int = 60) -> Text:
     if isinstance(value, (bool, np.bool_)):
         return Text("true" if value else "false", BOOL)
     if isinstance(value, (int, float, np.integer, np.floating)):
-        return Text(fmt_num(value), NUMBER)
+        return Text(fmt_num(value), NUMBER, justify="right")
     if isinstance(value, str):
         shown = clean_line(value[: width + 1])
         text = Text(shown if len(value) <= width else shown[: max(1, width - 1)] + "…", STRING)
@@ -904,6 +946,233 @@ def _indent(strip: Strip, n: int) -> Strip:
     return Strip([Segment(" " * n), *strip], strip.cell_length + n)
 
 
+class SampleTable(ScrollView, can_focus=True):
+    """One row per kept sample, one column per field: a line-API table (no widget per row).
+
+    Cells are summarised once (``inline``) when a row is added; a row's strip is built only when
+    it is on screen and cached until the column widths change, so adding a batch of rows or
+    moving the cursor redraws a couple of lines, not the table. The header stays on top.
+    """
+
+    DEFAULT_CSS = """
+    SampleTable { background: $surface; overflow-x: auto; overflow-y: scroll; scrollbar-size-vertical: 1; }
+    """
+
+    BINDINGS = [
+        bind("cursor-up", "cursor(-1)", show=False),
+        bind("cursor-down", "cursor(1)", show=False),
+        bind("page-up", "page(-1)", show=False),
+        bind("page-down", "page(1)", show=False),
+        bind("cursor-top", "cursor_to(0)", show=False),
+        bind("cursor-bottom", "cursor_to(-1)", show=False),
+        Binding("enter", "select", "Open sample", id="preview-open-sample"),
+        Binding("right,l", "scroll_right", "Scroll right", show=False, id="preview-scroll-right"),
+        Binding("left,h", "scroll_left", "Scroll left", show=False, id="preview-scroll-left"),
+    ]
+
+    #: The widest a column gets (cells are summaries: the sample view shows everything).
+    MAX_CELL = 28
+    GAP = 2
+
+    @dataclass
+    class Highlighted(Message):
+        """The cursor moved to ``row``."""
+
+        table: SampleTable
+        row: int
+
+        @property
+        def control(self) -> SampleTable:
+            return self.table
+
+    @dataclass
+    class Selected(Message):
+        """Enter (or a click) on ``row``."""
+
+        table: SampleTable
+        row: int
+
+        @property
+        def control(self) -> SampleTable:
+            return self.table
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.columns: list[str] = []
+        self.rows: list[list[Text]] = []
+        self.row_styles: list[Style | None] = []
+        self.widths: list[int] = []
+        self.cursor_row = 0
+        self._strips: dict[int, Strip] = {}
+        self._header: Strip | None = None
+
+    # --- content
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def clear(self, columns: bool = False) -> None:
+        self.rows = []
+        self.row_styles = []
+        self.cursor_row = 0
+        if columns:
+            self.columns = []
+            self.widths = []
+        self._invalidate()
+        self.scroll_to(0, 0, animate=False)
+
+    def set_columns(self, names: Sequence[str]) -> None:
+        self.columns = [clean_line(n) for n in names]
+        self.widths = [min(self.MAX_CELL, max(1, len(n))) for n in self.columns]
+        self._invalidate()
+
+    def add_rows(self, rows: Sequence[Sequence[Text]], styles: Sequence[Style | None] = ()) -> None:
+        """Append rows (one ``Text`` per column); widths grow to fit, up to ``MAX_CELL``."""
+        grew = False
+        for i, cells in enumerate(rows):
+            row = list(cells)[: len(self.columns)]
+            row += [Text("")] * (len(self.columns) - len(row))
+            self.rows.append(row)
+            self.row_styles.append(styles[i] if i < len(styles) else None)
+            for c, cell in enumerate(row):
+                width = min(self.MAX_CELL, cell.cell_len)
+                if width > self.widths[c]:
+                    self.widths[c] = width
+                    grew = True
+        if grew:
+            self._invalidate()
+        else:
+            self._update_virtual_size()
+            self.refresh()
+
+    def row_text(self, row: int) -> list[str]:
+        """The plain text of a row's cells (tests, and copying)."""
+        return [cell.plain for cell in self.rows[row]]
+
+    def move_cursor(self, row: int, *, scroll: bool = True) -> None:
+        if not self.rows:
+            return
+        row = max(0, min(row, len(self.rows) - 1))
+        if row != self.cursor_row:
+            old = self.cursor_row
+            self.cursor_row = row
+            self._strips.pop(old, None)
+            self._strips.pop(row, None)
+            self.refresh()
+            self.post_message(self.Highlighted(self, row))
+        if scroll:
+            self._scroll_to_cursor()
+
+    # --- drawing
+    def _invalidate(self) -> None:
+        self._strips.clear()
+        self._header = None
+        self._update_virtual_size()
+        self.refresh()
+
+    def _update_virtual_size(self) -> None:
+        width = sum(self.widths) + self.GAP * max(0, len(self.widths) - 1) + 1
+        size = Size(width, len(self.rows) + 1)
+        if size != self.virtual_size:
+            self.virtual_size = size
+
+    def _line(self, cells: Sequence[Text], style: Style | None) -> Strip:
+        segments: list[Segment] = [Segment(" ")]
+        for c, (cell, width) in enumerate(zip(cells, self.widths, strict=False)):
+            if c:
+                segments.append(Segment(" " * self.GAP))
+            text = cell.copy()
+            text.truncate(width, overflow="ellipsis")
+            pad = width - text.cell_len
+            if pad > 0 and cell.justify == "right":
+                segments.append(Segment(" " * pad))
+                pad = 0
+            segments.extend(text.render(_CONSOLE, end=""))
+            if pad > 0:
+                segments.append(Segment(" " * pad))
+        strip = Strip(segments)
+        return strip.apply_style(style) if style is not None else strip
+
+    def _header_strip(self) -> Strip:
+        if self._header is None:
+            titles = [Text(name, style=HEADER) for name in self.columns]
+            self._header = self._line(titles, Style(bold=True, bgcolor="grey19"))
+        return self._header
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        if y == 0:
+            strip = self._header_strip()
+        else:
+            row = scroll_y + y - 1
+            if row >= len(self.rows):
+                return Strip.blank(width, self.rich_style)
+            strip = self._strips.get(row)
+            if strip is None:
+                style = self.row_styles[row]
+                if row == self.cursor_row:
+                    cursor = (
+                        Style(bgcolor="dodger_blue3", bold=True)
+                        if self.has_focus
+                        else Style(bgcolor="grey30")
+                    )
+                    style = style + cursor if style is not None else cursor
+                elif row % 2:
+                    zebra = Style(bgcolor="grey15")
+                    style = style + zebra if style is not None else zebra
+                strip = self._line(self.rows[row], style)
+                if len(self._strips) > 512:
+                    self._strips.clear()
+                self._strips[row] = strip
+        extend = self.rich_style
+        if y and scroll_y + y - 1 == self.cursor_row:
+            extend = (
+                self.rich_style + Style(bgcolor="dodger_blue3")
+                if self.has_focus
+                else self.rich_style + Style(bgcolor="grey30")
+            )
+        return strip.crop_extend(scroll_x, scroll_x + width, extend).apply_style(self.rich_style)
+
+    def on_focus(self) -> None:
+        self._strips.pop(self.cursor_row, None)
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._strips.pop(self.cursor_row, None)
+        self.refresh()
+
+    # --- keys and mouse
+    def _scroll_to_cursor(self) -> None:
+        visible = max(1, self.scrollable_content_region.height - 1)
+        if self.cursor_row < self.scroll_y:
+            self.scroll_to(y=self.cursor_row, animate=False)
+        elif self.cursor_row >= self.scroll_y + visible:
+            self.scroll_to(y=self.cursor_row - visible + 1, animate=False)
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(self.cursor_row + delta)
+
+    def action_page(self, delta: int) -> None:
+        self.move_cursor(
+            self.cursor_row + delta * max(1, self.scrollable_content_region.height - 2)
+        )
+
+    def action_cursor_to(self, row: int) -> None:
+        self.move_cursor(row if row >= 0 else len(self.rows) - 1)
+
+    def action_select(self) -> None:
+        if self.rows:
+            self.post_message(self.Selected(self, self.cursor_row))
+
+    def on_click(self, event: Any) -> None:
+        row = self.scroll_offset.y + event.y - 1
+        if event.y >= 1 and 0 <= row < len(self.rows):
+            self.move_cursor(row, scroll=False)
+            if getattr(event, "chain", 1) >= 2:
+                self.post_message(self.Selected(self, row))
+
+
 class FieldView(ScrollView, can_focus=True):
     """One field at the size of the screen (full screen view): bigger images, longer text."""
 
@@ -984,6 +1253,7 @@ RenderFn = Callable[[Any, ViewOptions], list[Strip]]
 
 __all__ = [
     "FieldView",
+    "SampleTable",
     "SampleView",
     "ViewOptions",
     "clean",

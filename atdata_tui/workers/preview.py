@@ -33,8 +33,8 @@ from atdata_core.sources import DataSource, local_path, source_for_urls
 
 #: Samples per message after the first (which goes alone, at once), and the longest a sample
 #: waits in a batch: the table fills smoothly without one message per sample.
-BATCH_SAMPLES = 32
-BATCH_SECONDS = 0.05
+BATCH_SAMPLES = 64
+BATCH_SECONDS = 0.1
 #: How often the watcher looks at the shard file and the index entry.
 WATCH_INTERVAL = 1.0
 ENTRY_POLL_INTERVAL = 2.0
@@ -222,6 +222,9 @@ def stream_preview(
         cancelled=cancelled,
     ):
         if isinstance(event, PreviewSample):
+            # Hand the GIL to the event loop between samples: a decoding loop that never
+            # blocks would otherwise make every frame wait out Python's 5 ms switch interval.
+            time.sleep(0)
             if first_at is None:
                 first_at = time.perf_counter() - request.started
                 post(SamplesLoaded(gen, [event], first=True))

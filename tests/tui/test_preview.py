@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import http.server
 import io
 import os
@@ -26,7 +27,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 from textual.app import App
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from atdata_core.index import Index, IndexEntry
 from atdata_core.preview import (
@@ -44,7 +45,7 @@ from atdata_core.samples import DictSample, NDArray, encode_ndarray, packable
 from atdata_core.shards import BLOCK, tar_header, write_shards
 from atdata_core.sources import URLSource, register_source
 from atdata_tui.screens.preview import FieldScreen, PreviewScreen, parse_jump
-from atdata_tui.widgets.sample_views import strips_text
+from atdata_tui.widgets.sample_views import SampleTable, ordinal, strips_text
 
 # --- data ------------------------------------------------------------------------------------------
 
@@ -241,11 +242,13 @@ def test_array_stats_of_1e8_elements_use_a_strided_view_without_copying() -> Non
     arr[::1000] = 1.0
     arr[5] = np.nan
     view, step = flat_sample(arr)
-    assert np.shares_memory(view, arr) and view.size <= STATS_MAX_ELEMENTS + 1 and step == 96
+    step_wanted = -(-100_000_000 // STATS_MAX_ELEMENTS)
+    assert np.shares_memory(view, arr) and view.size <= STATS_MAX_ELEMENTS + 1
+    assert step == step_wanted
     t0 = time.perf_counter()
     stats = array_stats(arr)
     assert time.perf_counter() - t0 < 1.0
-    assert stats.sampled and stats.step == 96 and stats.counted == view.size
+    assert stats.sampled and stats.step == step_wanted and stats.counted == view.size
     assert stats.size == 100_000_000 and stats.shape == (100_000_000,)
     assert stats.max == 1.0 and stats.min == 0.0
     # a non-contiguous array: only the picked elements are copied
@@ -301,7 +304,7 @@ async def test_table_sample_and_field_views_by_keyboard(index: Index) -> None:
     app = PreviewApp(index, entry, watch=False)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await settle(pilot)
-        assert screen.view == "table" and isinstance(app.focused, DataTable)
+        assert screen.view == "table" and isinstance(app.focused, SampleTable)
         await pilot.press("down", "down", "enter")  # a row opens that sample
         assert screen.view == "sample" and screen.sample_view.item.index == 2
         await pilot.press("right")
@@ -429,7 +432,7 @@ async def test_switching_entries_quickly_never_shows_stale_samples(
         for _ in range(30):
             await pilot.pause(0.02)
             assert all(s.key.startswith("c-") for s in screen.samples)
-            keys = [str(screen.table.get_row_at(r)[2]) for r in range(screen.table.row_count)]
+            keys = [screen.table.row_text(r)[2] for r in range(screen.table.row_count)]
             assert all(k.startswith("c-") for k in keys)
         screen = await settle(pilot)
         assert [s.key for s in screen.samples] == [f"c-{i:06d}" for i in range(150)]
@@ -593,7 +596,7 @@ async def test_bad_samples_and_a_truncated_shard_show_what_they_can(
         assert screen.end.reason == "truncated"
         text = status(screen)
         assert "⚠ shard truncated after #9" in text and "3 bad" in text
-        assert "missing" in str(screen.table.get_row_at(4)[4])  # the n column
+        assert "missing" in screen.table.row_text(4)[4]  # the n column
         await pilot.press("s")
         schema_text = rendered(screen.schema_renderable)
         assert "7 match" in schema_text and "2 do not match" in schema_text
@@ -643,22 +646,39 @@ async def test_a_large_array_is_summarised_from_a_stride(tmp_path: Path, index: 
         screen = screen_of(app)
         shown = strips_text(screen.sample_view._lines)
         assert time.perf_counter() - t0 < 1.0
-        assert "6,000,000 values" in shown and "(every 6th)" in shown
-        assert re.search(r"statistics of 1,000,000 of 6,000,000 values", shown)
+        step = -(-6_000_000 // STATS_MAX_ELEMENTS)
+        counted = len(range(0, 6_000_000, step))
+        assert "6,000,000 values" in shown and f"(every {ordinal(step)})" in shown
+        assert f"statistics of {counted:,} of 6,000,000 values" in shown
 
 
-async def test_the_event_loop_keeps_running_while_a_big_shard_streams(index: Index) -> None:
+async def test_the_event_loop_keeps_running_while_a_big_shard_streams(
+    index: Index, request: pytest.FixtureRequest
+) -> None:
+    """Between two ticks of a 10 ms timer the event loop's thread never works for long.
+
+    What is measured is the CPU time the loop's thread spends between ticks, not the wall time:
+    on a busy machine a thread can be descheduled for longer than any budget, which says nothing
+    about whether *we* blocked the loop.
+    """
     entry = index.write(recs("x", 3000), name="busy", maxcount=10000)
-    gaps: list[float] = []
+    # Every object the test session made so far would be scanned by each full collection (a
+    # 150 ms pause with a big heap, ours or not): freeze them, as an app does after startup.
+    gc.collect()
+    gc.freeze()
+    request.addfinalizer(gc.unfreeze)
+    cpu_gaps: list[float] = []
+    wall_gaps: list[float] = []
     app = PreviewApp(index, entry, watch=False)
     async with app.run_test() as pilot:
-        last = time.perf_counter()
+        last_cpu, last_wall = time.thread_time(), time.perf_counter()
 
         def tick() -> None:
-            nonlocal last
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
+            nonlocal last_cpu, last_wall
+            cpu, wall = time.thread_time(), time.perf_counter()
+            cpu_gaps.append(cpu - last_cpu)
+            wall_gaps.append(wall - last_wall)
+            last_cpu, last_wall = cpu, wall
 
         app.set_interval(0.01, tick)
         screen = await settle(pilot)
@@ -666,7 +686,27 @@ async def test_the_event_loop_keeps_running_while_a_big_shard_streams(index: Ind
             await pilot.press("n")
             screen = await settle(pilot)
         assert len(screen.samples) == 200
-    assert gaps and max(gaps) < 0.25, f"the event loop stalled for {max(gaps) * 1000:.0f} ms"
+    budget = 0.05 * machine_slowness()
+    assert cpu_gaps and max(cpu_gaps) < budget, (
+        f"the loop worked {max(cpu_gaps) * 1000:.0f} ms at once (budget {budget * 1000:.0f} ms)"
+    )
+    assert max(wall_gaps) < 2.0
+
+
+def machine_slowness() -> float:
+    """How much slower than a typical laptop core this one runs Python (at least 1).
+
+    The 50 ms frame budget is for a typical machine; a CI runner or a loaded box gets a budget
+    scaled by the CPU time of a fixed loop (≈45 ms on a 3 GHz core with CPython 3.11).
+    """
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.thread_time()
+        x = 0
+        for i in range(1_000_000):
+            x += i
+        best = min(best, time.thread_time() - t0)
+    return max(1.0, best / 0.045)
 
 
 # --- live data ------------------------------------------------------------------------------------------

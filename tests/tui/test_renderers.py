@@ -20,6 +20,7 @@ from textual.app import App, ComposeResult
 from textual.strip import Strip
 
 from atdata_core.preview import (
+    STATS_MAX_ELEMENTS,
     TIMES,
     PreviewSample,
     array_stats,
@@ -46,6 +47,7 @@ from atdata_tui.widgets.sample_views import (
     clean,
     field_header,
     inline,
+    ordinal,
     render_array,
     render_bytes,
     render_hex,
@@ -229,6 +231,23 @@ def test_trees_limit_depth_items_and_lines_and_say_so() -> None:
     assert text_of(render_tree([], WIDE)) == "list · 0 items"
 
 
+def test_ordinals() -> None:
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 111, 1001)] == [
+        "1st",
+        "2nd",
+        "3rd",
+        "4th",
+        "11th",
+        "12th",
+        "13th",
+        "21st",
+        "22nd",
+        "23rd",
+        "111th",
+        "1,001st",
+    ]
+
+
 def test_inline_summaries() -> None:
     assert inline(None).plain == "None"
     assert inline("a" * 100, 10).plain == "aaaaaaaaa…"
@@ -331,7 +350,8 @@ def test_huge_arrays_are_summarised_from_a_stride_in_bounded_time() -> None:
     strips = render_array(arr, WIDE)
     assert time.perf_counter() - t0 < 1.0
     shown = text_of(strips)
-    assert "100,000,000 values" in shown and "(every 96th)" in shown
+    step = -(-100_000_000 // STATS_MAX_ELEMENTS)
+    assert "100,000,000 values" in shown and f"(every {ordinal(step)})" in shown
     assert array_stats(arr).sampled
 
 
