@@ -12,9 +12,10 @@ import dataclasses
 import io
 import operator
 import struct
+import threading
+import time
 import types
 import typing
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
@@ -183,7 +184,11 @@ def encode_ndarray(array: np.ndarray) -> bytes:
     header += struct.pack(f"<{len(shape)}q", *shape)
     if not array.flags.c_contiguous:
         array = np.ascontiguousarray(array)
-    return header + array.tobytes()
+    try:  # one copy (straight from the array's memory) instead of tobytes() and a concatenation
+        body: Any = memoryview(array.reshape(-1)).cast("B")
+    except (TypeError, ValueError):  # dtypes the buffer protocol cannot export (datetime64…)
+        body = array.tobytes()
+    return b"".join((header, body))
 
 
 def decode_ndarray(data: bytes | memoryview) -> np.ndarray:
@@ -442,9 +447,28 @@ def _compile_codec(cls: type) -> _Codec:
     )
 
 
+_UUID_EPOCH = 0x01B21DD213814000  # 100 ns ticks from 1582-10-15 to 1970-01-01
+_key_lock = threading.Lock()
+_last_key_time = 0
+
+
 def new_key() -> str:
-    """A sample key in atdata's form (a UUID1 with zero node and clock sequence)."""
-    return str(uuid.uuid1(0, 0))
+    """A sample key in atdata's form: a UUID1 with zero node and clock sequence.
+
+    Formatted directly: ``str(uuid.uuid1(0, 0))`` costs ≈9 µs, as much as packing and writing a
+    small sample. Same fields and the same rule as ``uuid1`` for ticks that repeat (the next
+    key takes the next tick), so keys from one process never collide and sort by time.
+    """
+    global _last_key_time
+    now = time.time_ns() // 100 + _UUID_EPOCH
+    with _key_lock:
+        if now <= _last_key_time:
+            now = _last_key_time + 1
+        _last_key_time = now
+    return (
+        f"{now & 0xFFFFFFFF:08x}-{(now >> 32) & 0xFFFF:04x}-"
+        f"{(now >> 48) & 0x0FFF | 0x1000:04x}-8000-000000000000"
+    )
 
 
 # --- the Packable protocol and base classes --------------------------------------------------------

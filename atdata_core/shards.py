@@ -675,21 +675,25 @@ _WRITE_CHUNK = 1 << 20
 
 
 class _Sink:
-    """Hashes and writes one shard's chunks, in order, on a background thread.
+    """Hashes and writes one shard's chunks in order: inline, or on a background thread.
 
-    Why: SHA-256 and the write system call release the GIL, so on a second core they overlap
-    with packing the next samples instead of adding to it (writing array samples is otherwise
-    half hashing and copying). The queue is short, so memory stays at a few chunks. A failure
-    in the thread is raised by the next ``put`` or by ``close``, as it would have been inline.
+    Why a thread: SHA-256 and the write system call release the GIL, so on a second core they
+    overlap with packing the next samples instead of adding to it (writing array samples is
+    otherwise half hashing and copying). The queue is short, so memory stays at a few chunks; a
+    failure in the thread is raised by the next ``put`` or by ``close``. Only outputs that say
+    ``threaded_writes = True`` get the thread (``LocalShardOutput``): others (S3 multipart,
+    PDS blobs) see every chunk by the time ``put`` returns, as they always did.
     """
 
     def __init__(self, output: ShardOutput, digest: Any) -> None:
         self._output = output
         self._digest = digest
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="atdata-shard-sink", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if getattr(output, "threaded_writes", False):
+            self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+            self._thread = threading.Thread(target=self._run, name="atdata-shard-sink", daemon=True)
+            self._thread.start()
 
     def _run(self) -> None:
         while (chunk := self._queue.get()) is not None:
@@ -703,24 +707,33 @@ class _Sink:
     def put(self, chunk: bytes) -> None:
         if self._error is not None:
             raise self._error
-        self._queue.put(chunk)
+        if self._thread is None:
+            self._digest.update(chunk)
+            self._output.write(chunk)
+        else:
+            self._queue.put(chunk)
 
     def close(self) -> None:
         """Wait until everything is written; raise the thread's failure, if any."""
-        self._queue.put(None)
-        self._thread.join()
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
         if self._error is not None:
             raise self._error
 
     def cancel(self) -> None:
         """Stop without raising (the shard is being thrown away)."""
         self._error = self._error or RuntimeError("cancelled")
-        self._queue.put(None)
-        self._thread.join()
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
 
 
 class LocalShardOutput:
     """Writes to a hidden temporary file beside the final name; ``publish`` renames it."""
+
+    #: Nothing observes the file before ``finish``: the writer may hash and write on a thread.
+    threaded_writes = True
 
     def __init__(self, path: str) -> None:
         self.path = os.path.abspath(path)

@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 import webdataset as wds
 
-from atdata_core.errors import CorruptShardError, ShardError, SourceError, TruncatedShardError
+from atdata_core.errors import (
+    CorruptShardError,
+    ShardError,
+    SourceError,
+    TruncatedShardError,
+    WriteError,
+)
 from atdata_core.samples import NDArray, decode_sample, packable
 from atdata_core.shards import (
     BLOCK,
@@ -604,3 +610,101 @@ def test_mapped_pages_are_released_while_reading(
         raws = list(iter_raw_samples(buf))
     # the views into released pages still read the right bytes (they fault back in)
     assert [decode_sample(Img, r.msgpack).image[0, 0] for r in raws] == list(range(40))  # type: ignore[arg-type]
+
+
+# --- the writer's fast paths -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["k.msgpack", "é" * 30 + ".msgpack", "x" * 100, "a/b/c.jpg"])
+@pytest.mark.parametrize("size", [0, 1, 511, 512, 8**11 - 1])
+def test_fast_headers_equal_the_field_by_field_ones(name: str, size: int) -> None:
+    assert tar_header(name, size) == ustar_header(name.encode(), size)
+
+
+def test_new_keys_are_uuid1_like_atdata() -> None:
+    import time
+    import uuid
+
+    from atdata_core.samples import new_key
+
+    keys = [new_key() for _ in range(2000)]
+    assert len(set(keys)) == 2000
+    parsed = [uuid.UUID(k) for k in keys]
+    assert all(u.version == 1 and u.node == 0 and u.clock_seq == 0 for u in parsed)
+    assert [u.time for u in parsed] == sorted(u.time for u in parsed)
+    assert abs((parsed[0].time - 0x01B21DD213814000) / 1e7 - time.time()) < 5
+    assert keys[0][14] == "1" and keys[0].endswith("-8000-000000000000")
+
+
+class _Recording:
+    """A ShardOutput that keeps chunks in memory and can fail on demand."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.chunks: list[bytes] = []
+        self.fail_after = fail_after
+        self.state = "open"
+
+    def write(self, data: bytes) -> None:
+        if self.fail_after is not None and len(self.chunks) >= self.fail_after:
+            raise OSError(28, "No space left on device")
+        self.chunks.append(bytes(data))
+
+    def finish(self) -> str:
+        self.state = "finished"
+        return f"mem://{id(self)}"
+
+    def abort(self) -> None:
+        self.state = "aborted"
+
+
+def test_custom_outputs_get_the_exact_shard_bytes() -> None:
+    outputs: list[_Recording] = []
+
+    def open_output(i: int) -> _Recording:
+        outputs.append(_Recording())
+        return outputs[-1]
+
+    samples = [Img(np.full((300, 300), i, np.uint8), str(i)) for i in range(30)]  # ~90 KB each
+    with ShardWriter(open_output=open_output, maxcount=20) as writer:
+        writer.write_all(samples)
+    infos = writer.shards
+    assert [o.state for o in outputs] == ["finished", "finished"]
+    assert 1 < len(outputs[0].chunks) < 20  # handed over in chunks, not record by record
+    for info, output in zip(infos, outputs, strict=True):
+        data = b"".join(output.chunks)
+        assert hashlib.sha256(data).hexdigest() == info.sha256 and len(data) == info.bytes
+        assert [r.key for r in iter_raw_samples(data, require_end=True)] == info.keys
+
+
+def test_a_failing_output_fails_the_write_and_aborts() -> None:
+    outputs: list[_Recording] = []
+
+    def open_output(i: int) -> _Recording:
+        outputs.append(_Recording(fail_after=1))
+        return outputs[-1]
+
+    samples = [Img(np.zeros((300, 300), np.uint8), str(i)) for i in range(40)]
+    with pytest.raises(OSError, match="No space left"), ShardWriter(open_output=open_output) as w:
+        w.write_all(samples)
+    assert outputs[0].state == "aborted"
+
+
+def test_local_write_errors_surface_from_the_writer_thread(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atdata_core.shards import LocalShardOutput
+
+    real_write = LocalShardOutput.write
+    calls: list[int] = []
+
+    def failing(self: LocalShardOutput, data: bytes) -> None:
+        calls.append(len(data))
+        if len(calls) > 2:
+            raise OSError(28, "No space left on device")
+        real_write(self, data)
+
+    monkeypatch.setattr(LocalShardOutput, "write", failing)
+    samples = [Img(np.zeros((300, 300), np.uint8), str(i)) for i in range(40)]
+    with pytest.raises(WriteError, match="No space left"):
+        write_shards(samples, str(tmp_path / "s-%06d.tar"))
+    assert list(tmp_path.iterdir()) == []  # the partial file is gone
