@@ -381,6 +381,8 @@ class PreviewScreen(BrowseScreen):
             return  # an answer to an older request: another entry, page or shard
         if message.first and self.first_sample_s is None:
             self.first_sample_s = time.perf_counter() - self._request_started
+        if message.shown is not None:
+            self.call_after_refresh(message.shown.set)  # the worker reads on once it is drawn
         start = len(self.samples)
         self.samples.extend(message.samples)
         self.progress = None

@@ -14,11 +14,12 @@ the visible strips, so a sample with a huge field costs what is on screen.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -294,10 +295,22 @@ def render_bytes(data: bytes | bytearray | memoryview, opts: ViewOptions) -> lis
     return [header, *image_strips(pixels, mono=opts.mono)]
 
 
-@lru_cache(maxsize=32)
+#: Decoded images by content digest: redraws (cursor moves, resizes) must not decode again, and
+#: the cache must not keep the encoded bytes alive once their sample has left memory.
+_IMAGE_CACHE: dict[tuple[bytes, int, int], np.ndarray] = {}
+_IMAGE_CACHE_SIZE = 16
+
+
 def _decoded_image(data: bytes, max_h: int, max_w: int) -> np.ndarray:
-    """Decoded, resized pixels, cached: redraws (cursor moves) must not decode again."""
-    return decode_image_bytes(data, max_h, max_w)
+    """Decoded, resized pixels (at most ``max_h x max_w``), cached by a digest of the bytes."""
+    key = (hashlib.blake2b(data, digest_size=16).digest(), max_h, max_w)
+    pixels = _IMAGE_CACHE.get(key)
+    if pixels is None:
+        pixels = decode_image_bytes(data, max_h, max_w)
+        if len(_IMAGE_CACHE) >= _IMAGE_CACHE_SIZE:
+            _IMAGE_CACHE.pop(next(iter(_IMAGE_CACHE)))
+        _IMAGE_CACHE[key] = pixels
+    return pixels
 
 
 # --- arrays ------------------------------------------------------------------------------------------
@@ -494,18 +507,20 @@ def render_array(arr: np.ndarray, opts: ViewOptions) -> list[Strip]:
     return strips
 
 
-_STATS_CACHE: dict[int, tuple[np.ndarray, ArrayStats]] = {}
+_STATS_CACHE: dict[int, tuple[weakref.ref[np.ndarray], ArrayStats]] = {}
+_STATS_CACHE_SIZE = 64
 
 
 def _cached_stats(arr: np.ndarray) -> ArrayStats:
-    """Stats per array object, so redraws (cursor moves, resizes) do not recompute them."""
+    """Stats per array object, so redraws do not recompute them; weak, so no array outlives its
+    sample because of the cache."""
     hit = _STATS_CACHE.get(id(arr))
-    if hit is not None and hit[0] is arr:
+    if hit is not None and hit[0]() is arr:
         return hit[1]
     stats = array_stats(arr)
-    if len(_STATS_CACHE) > 256:
-        _STATS_CACHE.clear()
-    _STATS_CACHE[id(arr)] = (arr, stats)
+    if len(_STATS_CACHE) >= _STATS_CACHE_SIZE:
+        _STATS_CACHE.pop(next(iter(_STATS_CACHE)))
+    _STATS_CACHE[id(arr)] = (weakref.ref(arr), stats)
     return stats
 
 

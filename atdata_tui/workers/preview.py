@@ -35,6 +35,8 @@ from atdata_core.sources import DataSource, local_path, source_for_urls
 #: waits in a batch: the table fills smoothly without one message per sample.
 BATCH_SAMPLES = 64
 BATCH_SECONDS = 0.1
+#: The longest the worker waits for the first sample to be drawn before it reads on.
+FIRST_SAMPLE_GRACE = 0.1
 #: How often the watcher looks at the shard file and the index entry.
 WATCH_INTERVAL = 1.0
 ENTRY_POLL_INTERVAL = 2.0
@@ -59,11 +61,17 @@ class SchemaResolved(Message):
 
 @dataclass
 class SamplesLoaded(Message):
-    """Decoded samples, in shard order; the first message carries only the first sample."""
+    """Decoded samples, in shard order; the first message carries only the first sample.
+
+    With the first sample comes ``shown``: the screen sets it once that sample is on screen, and
+    the worker waits for it (briefly) before reading on, so the first frame does not compete
+    with the rest of the page for the GIL.
+    """
 
     generation: int
     samples: list[PreviewSample]
     first: bool = False
+    shown: threading.Event | None = None
 
 
 @dataclass
@@ -227,7 +235,9 @@ def stream_preview(
             time.sleep(0)
             if first_at is None:
                 first_at = time.perf_counter() - request.started
-                post(SamplesLoaded(gen, [event], first=True))
+                shown = threading.Event()
+                post(SamplesLoaded(gen, [event], first=True, shown=shown))
+                shown.wait(FIRST_SAMPLE_GRACE)
                 last_flush = time.monotonic()
                 continue
             batch.append(event)

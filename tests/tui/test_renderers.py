@@ -198,7 +198,7 @@ def test_without_pillow_encoded_images_show_as_hex(monkeypatch: pytest.MonkeyPat
     from atdata_tui.widgets import sample_views
 
     monkeypatch.setitem(sys.modules, "PIL", None)  # "import PIL" now fails
-    sample_views._decoded_image.cache_clear()
+    sample_views._IMAGE_CACHE.clear()
     data = b"\x89PNG\r\n\x1a\n" + bytes(100)
     shown = text_of(render_bytes(data, WIDE))
     assert "install Pillow to see encoded images; showing the bytes" in shown
