@@ -15,7 +15,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.widgets import Button, DataTable, Static
 
 from .. import workers
@@ -55,7 +55,7 @@ class RepositoriesScreen(BrowseScreen):
             yield VimDataTable(
                 id="repos-table", cursor_type="row", zebra_stripes=False, show_cursor=True
             )
-            with Horizontal(id="empty-panel"):
+            with Vertical(id="empty-panel"):
                 yield Static(
                     "This index is empty. Press d (or the button) to create the demo datasets: "
                     "captions, numbers, arrays and images to browse and preview.",
@@ -63,13 +63,31 @@ class RepositoriesScreen(BrowseScreen):
                     markup=False,
                 )
                 yield Button("Create demo datasets", id="create-demo", variant="primary")
+            yield Static(id="repos-hint", markup=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#repos-table", DataTable)
         table.display = False
         self.query_one("#empty-panel").display = False
         self.watch(self.app, "index_state", self._on_index_state, init=True)
+        self.watch(self.app, "session_handle", self._update_hint, init=True)
         self.call_after_refresh(self.atdata.timings.mark, "first_paint")
+
+    def _update_hint(self, _value: object = None) -> None:
+        from atdata_core.config import config_path
+
+        lines = [
+            f"Named repositories (SQLite, Redis, PostgreSQL; disk or S3 storage) come from the "
+            f"config: {config_path()}  (atdata-tui config init writes an example).",
+        ]
+        if self.atdata.atmosphere_handle:
+            lines.append(f"@{self.atdata.atmosphere_handle}: datasets on the AT Protocol network.")
+        else:
+            lines.append(
+                "Log in (ctrl+p, Log in) to browse and publish datasets on the AT Protocol "
+                "network, or start with --handle @someone to browse theirs."
+            )
+        self.query_one("#repos-hint", Static).update("\n".join(lines))
 
     def _on_index_state(self, state: str) -> None:
         message = self.query_one("#repos-message", Static)
@@ -143,6 +161,9 @@ class RepositoriesScreen(BrowseScreen):
                 Text(_squeeze(_home_relative(row.address), address_width)),
                 key=row.name,
             )
+        # An explicit height: "auto" on a table that was just cleared and refilled sometimes
+        # stayed at its empty size in a real terminal (a race between layout and the refill).
+        table.styles.height = len(rows) + 1
         table.display = True
         if rows:
             table.move_cursor(row=min(current, len(rows) - 1))
