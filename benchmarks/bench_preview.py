@@ -64,7 +64,8 @@ class GeneratedShard:
     range can be produced without producing what comes before it, and a manifest is easy to give.
     """
 
-    def __init__(self, total_bytes: int, sample_bytes: int) -> None:
+    def __init__(self, total_bytes: int, sample_bytes: int, *, manifest: bool = True) -> None:
+        self.has_manifest = manifest
         pixels = encode_ndarray(np.zeros(sample_bytes // 4, dtype=np.float32))
         marker = b"@@@@@@@@@@"
         template = msgpack.packb({"index": marker.decode(), "pixels": pixels}, use_bin_type=True)
@@ -112,8 +113,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         shards: dict[str, GeneratedShard] = self.server.shards  # type: ignore[attr-defined]
         name = self.path.lstrip("/")
-        if name.endswith(".manifest.json") and name[: -len(".manifest.json")] + ".tar" in shards:
-            body = shards[name[: -len(".manifest.json")] + ".tar"].manifest()
+        sidecar_of = shards.get(name[: -len(".manifest.json")] + ".tar")
+        if name.endswith(".manifest.json") and sidecar_of is not None and sidecar_of.has_manifest:
+            body = sidecar_of.manifest()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -443,8 +445,11 @@ def _s3(quick: bool) -> list[Row]:
     ]
 
 
-def _preview_huge(url: str, count: int) -> dict[str, Any]:
-    """In a child: preview a huge HTTP shard through the screen; what was seen, and how long."""
+def _preview_huge(url: str, bare_url: str, count: int) -> dict[str, Any]:
+    """In a child: preview a huge HTTP shard through the screen; what was seen, and how long.
+
+    ``url`` has a manifest sidecar; ``bare_url`` serves the same bytes without one.
+    """
     from atdata_core.index import IndexEntry
     from atdata_tui.screens.preview import PreviewScreen
 
@@ -452,7 +457,7 @@ def _preview_huge(url: str, count: int) -> dict[str, Any]:
     with_manifest = IndexEntry.create(
         "huge", "atdata://local/schema/None@1.0.0", [url], {"manifests": {url: manifest_url}}
     )
-    without = IndexEntry.create("huge-streamed", "atdata://local/schema/None@1.0.0", [url])
+    without = IndexEntry.create("huge-streamed", "atdata://local/schema/None@1.0.0", [bare_url])
     seen: dict[str, Any] = {}
 
     async def main() -> None:
@@ -493,9 +498,12 @@ def _preview_huge(url: str, count: int) -> dict[str, Any]:
 def _rss(quick: bool) -> list[Row]:
     size = (1 if quick else 10) * 1000 * MB
     shard = GeneratedShard(size, 1 * MiB)
-    with serve({"huge.tar": shard}) as server:
+    bare = GeneratedShard(size, 1 * MiB, manifest=False)
+    with serve({"huge.tar": shard, "bare.tar": bare}) as server:
         url = f"{base_url(server)}/huge.tar"
-        seen, peak = measure_in_child(_preview_huge, url, shard.count)
+        seen, peak = measure_in_child(
+            _preview_huge, url, f"{base_url(server)}/bare.tar", shard.count
+        )
     expected = shard.key(shard.count // 2)
     ok = all(v["first_key"] == expected for v in seen.values())
     manifest, stream = seen["manifest"], seen["stream"]

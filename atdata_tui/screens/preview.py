@@ -249,6 +249,13 @@ class PreviewScreen(BrowseScreen):
             self._start_watch()
         self._load(0, 0)
 
+    def on_unmount(self) -> None:
+        # Let go of the page now: the screen object may outlive its unmounting (references
+        # from the app, a pending callback), and a page can hold 64 MB of samples.
+        self.generation += 1
+        self.samples = []
+        self.book = ShardBook()
+
     # --- requests ---------------------------------------------------------------------------------
     def set_entry(self, entry: IndexEntry) -> None:
         """Show another entry: whatever is still streaming for the old one is cancelled."""

@@ -837,3 +837,35 @@ async def test_preview_from_pds_blobs(tmp_path: Path, pds_server: Any, pds_accou
             assert screen.shard_index == 1 and screen.samples[0].sample.text == "p 30"
     finally:
         client.close()
+
+
+# --- inside the real app ---------------------------------------------------------------------------------
+
+
+async def test_the_app_opens_the_preview_and_its_help_lists_the_keys(demo_index: Index) -> None:
+    from atdata_tui.app import AtdataApp
+    from atdata_tui.screens.entries import EntriesScreen
+    from atdata_tui.screens.help import HelpScreen
+
+    from .conftest import screen_text
+    from .conftest import settle as settle_browse
+
+    app = AtdataApp(demo_index)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle_browse(pilot)
+        await pilot.press("enter")  # the local repository
+        await settle_browse(pilot)
+        assert isinstance(app.screen, EntriesScreen)
+        await pilot.press("j", "j", "j", "v")  # demo-numbers
+        screen = await settle(pilot)
+        assert screen.entry.name == "demo-numbers"
+        assert [s.sample.index for s in screen.samples] == list(range(50))
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        for label in ("Table/Sample", "Schema", "More", "Next shard", "Jump", "Open sample"):
+            assert label in text, label
+        await pilot.press("escape")
+        assert app.screen is screen
+        await pilot.press("escape")
+        assert isinstance(app.screen, EntriesScreen)
