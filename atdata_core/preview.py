@@ -40,7 +40,7 @@ from .shards import BLOCK, iter_members, manifest_url, member_span, read_manifes
 
 #: Samples kept in memory per page, and raw bytes kept per page, unless the caller says otherwise.
 PAGE_SAMPLES = 200
-PAGE_BYTES = 64 << 20
+PAGE_BYTES = 64_000_000
 #: Arrays larger than this are summarised from a strided view of about this many elements.
 STATS_MAX_ELEMENTS = 1 << 18
 #: Read size for resumed remote streams (one ranged GET each).
@@ -472,6 +472,8 @@ class StreamEnd:
     resume_offset: int | None = None
     error: str | None = None
     count: int | None = None
+    #: For ``page-full``: whether the page filled by sample count or by bytes (``max_bytes``).
+    capped_by: Literal["count", "bytes"] | None = None
 
 
 StreamEvent = PreviewSample | Skipping | StreamEnd
@@ -576,7 +578,8 @@ def _stream_from(
                         yield Skipping(index, start_index)
                     continue
                 if kept >= limit or (kept and kept_bytes >= max_bytes):
-                    yield StreamEnd("page-full", index, group.offset, resume)
+                    capped = "count" if kept >= limit else "bytes"
+                    yield StreamEnd("page-full", index, group.offset, resume, capped_by=capped)
                     return
                 item = decode_preview(
                     group.key,

@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Input, Static
@@ -33,6 +33,7 @@ from textual.worker import get_current_worker
 
 from atdata_core.preview import (
     DASH,
+    PAGE_BYTES,
     PAGE_SAMPLES,
     PreviewSample,
     ShardBook,
@@ -44,7 +45,14 @@ from atdata_core.samples import FieldSpec
 from atdata_core.sources import display_url
 
 from ..bindings import bind
-from ..widgets.sample_views import FieldView, SampleTable, SampleView, clean_line, inline
+from ..widgets.sample_views import (
+    FieldView,
+    SampleTable,
+    SampleView,
+    clean_line,
+    inline,
+    preview_bind,
+)
 from ..workers.preview import (
     WATCH_INTERVAL,
     EntryChanged,
@@ -93,7 +101,7 @@ class FieldScreen(Screen[None]):
     """One field of one sample, full screen: the largest image, the longest text."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "close", "Close", id="close"),
+        bind("close", "close"),
     ]
 
     DEFAULT_CSS = """
@@ -126,45 +134,22 @@ class FieldScreen(Screen[None]):
 
 
 class PreviewScreen(BrowseScreen):
-    """Samples of ``entry``, streamed; ``entries`` (optional) lets ``{``/``}`` move between entries."""
+    """Samples of ``entry``, streamed; ``entries`` (optional) lets ``{``/``}`` move between entries.
+
+    ``watch`` polls for a growing shard and a changed entry every ``watch_interval`` seconds;
+    ``page_bytes`` bounds the memory a page of samples may take (with ``PAGE_SAMPLES``).
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "toggle_view", "Table/Sample", id="preview-toggle-view"),
-        Binding("s", "schema", "Schema", id="preview-schema"),
-        Binding("n", "next_page", "More", id="preview-next-page"),
-        Binding("p", "prev_page", "Prev page", id="preview-prev-page", show=False),
-        Binding(
-            "right_square_bracket",
-            "next_shard",
-            "Next shard",
-            id="preview-next-shard",
-            key_display="]",
-        ),
-        Binding(
-            "left_square_bracket",
-            "prev_shard",
-            "Prev shard",
-            id="preview-prev-shard",
-            key_display="[",
-            show=False,
-        ),
-        Binding("colon", "jump", "Jump", id="preview-jump", key_display=":"),
-        Binding(
-            "right_curly_bracket",
-            "next_entry",
-            "Next entry",
-            id="preview-next-entry",
-            key_display="}",
-            show=False,
-        ),
-        Binding(
-            "left_curly_bracket",
-            "prev_entry",
-            "Prev entry",
-            id="preview-prev-entry",
-            key_display="{",
-            show=False,
-        ),
+        preview_bind("preview-toggle-view", "toggle_view"),
+        preview_bind("preview-schema", "schema"),
+        preview_bind("preview-next-page", "next_page"),
+        preview_bind("preview-prev-page", "prev_page", show=False),
+        preview_bind("preview-next-shard", "next_shard"),
+        preview_bind("preview-prev-shard", "prev_shard", show=False),
+        preview_bind("preview-jump", "jump"),
+        preview_bind("preview-next-entry", "next_entry", show=False),
+        preview_bind("preview-prev-entry", "prev_entry", show=False),
         bind("refresh", "reload", show=False),
     ]
 
@@ -187,8 +172,10 @@ class PreviewScreen(BrowseScreen):
         *,
         watch: bool = True,
         watch_interval: float = WATCH_INTERVAL,
+        page_bytes: int = PAGE_BYTES,
     ) -> None:
         self.entry = entry
+        self.page_bytes = page_bytes
         self.watch_enabled = watch
         self.watch_interval = watch_interval
         self.repo = entry.repo
@@ -315,6 +302,7 @@ class PreviewScreen(BrowseScreen):
             start_index,
             start_offset,
             limit=max(1, limit),
+            max_bytes=self.page_bytes,
             sample_type=self.sample_type,
         )
         self._request_started = request.started
@@ -761,7 +749,9 @@ class PreviewScreen(BrowseScreen):
         elif self.loading:
             parts.append((0, "streaming…"))
         elif end is not None:
-            if end.reason == "page-full":
+            if end.reason == "page-full" and end.capped_by == "bytes":
+                parts.append((0, f"n: more (≤{human_bytes(self.page_bytes)} kept)"))
+            elif end.reason == "page-full":
                 parts.append((0, f"n: {PAGE_SAMPLES} more"))
             elif end.reason == "eof":
                 parts.append((1, "end of shard"))

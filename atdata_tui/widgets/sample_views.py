@@ -53,7 +53,7 @@ from atdata_core.preview import (
 )
 from atdata_core.samples import FieldSpec, FieldType
 
-from ..bindings import bind
+from ..bindings import KeySpec, bind
 from .image import heatmap_strips, image_strips, legend_strip
 
 #: Characters of a string wrapped when a field is expanded (the rest is summarised, never drawn).
@@ -739,6 +739,60 @@ def sample_header(item: PreviewSample, width: int) -> list[Strip]:
     return strips
 
 
+# --- keys --------------------------------------------------------------------------------------------
+
+#: The preview's own binding ids, in the shape of ``atdata_tui.bindings.KEYS`` (default keys,
+#: footer label, help text), so the app can merge them there and users can remap them from the
+#: config's ``[keys]``. Shared meanings (cursor, pages, refresh, back) use the app's ids.
+PREVIEW_KEYS: dict[str, KeySpec] = {
+    "preview-toggle-view": KeySpec("t", "Table/Sample", "Switch between the table and one sample"),
+    "preview-schema": KeySpec("s", "Schema", "Show the schema and the samples that do not match"),
+    "preview-next-page": KeySpec("n", "More", "Load the next samples (or the next shard)"),
+    "preview-prev-page": KeySpec("p", "Prev page", "Load the previous samples"),
+    "preview-next-shard": KeySpec("right_square_bracket", "Next shard", "Preview the next shard"),
+    "preview-prev-shard": KeySpec(
+        "left_square_bracket", "Prev shard", "Preview the previous shard"
+    ),
+    "preview-jump": KeySpec(
+        "colon", "Jump", "Jump to a sample (17), shard:sample (2:17), shard (s2)"
+    ),
+    "preview-next-entry": KeySpec("right_curly_bracket", "Next entry", "Preview the next entry"),
+    "preview-prev-entry": KeySpec("left_curly_bracket", "Prev entry", "Preview the previous entry"),
+    "preview-next-sample": KeySpec("right,l", "Next sample", "Show the next sample"),
+    "preview-prev-sample": KeySpec("left,h", "Prev sample", "Show the previous sample"),
+    "preview-open-field": KeySpec(
+        "enter", "Open field", "Show the field under the cursor full screen"
+    ),
+    "preview-expand": KeySpec("e", "Expand", "Unfold (or fold) the field under the cursor"),
+    "preview-open-sample": KeySpec("enter", "Open sample", "Show the sample under the cursor"),
+    "preview-scroll-right": KeySpec("right,l", "Scroll right", "Scroll the table right"),
+    "preview-scroll-left": KeySpec("left,h", "Scroll left", "Scroll the table left"),
+}
+
+_KEY_DISPLAY = {
+    "colon": ":",
+    "right_square_bracket": "]",
+    "left_square_bracket": "[",
+    "right_curly_bracket": "}",
+    "left_curly_bracket": "{",
+}
+
+
+def preview_bind(binding_id: str, action: str, *, show: bool = True) -> Binding:
+    """A ``Binding`` for one of ``PREVIEW_KEYS`` (what ``bindings.bind`` does for the app's ids)."""
+    spec = PREVIEW_KEYS[binding_id]
+    first = spec.keys.split(",")[0]
+    return Binding(
+        spec.keys,
+        action,
+        spec.description,
+        show=show,
+        key_display=_KEY_DISPLAY.get(first),
+        tooltip=spec.help,
+        id=binding_id,
+    )
+
+
 # --- views -------------------------------------------------------------------------------------------
 
 
@@ -767,10 +821,10 @@ class SampleView(ScrollView, can_focus=True):
     BINDINGS = [
         bind("cursor-up", "field_up", show=False),
         bind("cursor-down", "field_down", show=False),
-        Binding("right,l", "step(1)", "Next sample", id="preview-next-sample"),
-        Binding("left,h", "step(-1)", "Prev sample", id="preview-prev-sample"),
-        Binding("enter", "open_field", "Open field", id="preview-open-field"),
-        Binding("e", "toggle_expand", "Expand", id="preview-expand"),
+        preview_bind("preview-next-sample", "step(1)"),
+        preview_bind("preview-prev-sample", "step(-1)"),
+        preview_bind("preview-open-field", "open_field"),
+        preview_bind("preview-expand", "toggle_expand"),
         bind("page-up", "page_up", show=False),
         bind("page-down", "page_down", show=False),
         bind("cursor-top", "field_first", show=False),
@@ -980,9 +1034,9 @@ class SampleTable(ScrollView, can_focus=True):
         bind("page-down", "page(1)", show=False),
         bind("cursor-top", "cursor_to(0)", show=False),
         bind("cursor-bottom", "cursor_to(-1)", show=False),
-        Binding("enter", "select", "Open sample", id="preview-open-sample"),
-        Binding("right,l", "scroll_right", "Scroll right", show=False, id="preview-scroll-right"),
-        Binding("left,h", "scroll_left", "Scroll left", show=False, id="preview-scroll-left"),
+        preview_bind("preview-open-sample", "select"),
+        preview_bind("preview-scroll-right", "scroll_right", show=False),
+        preview_bind("preview-scroll-left", "scroll_left", show=False),
     ]
 
     #: The widest a column gets (cells are summaries: the sample view shows everything).
@@ -1267,6 +1321,7 @@ def strips_text(strips: Iterable[Strip]) -> str:
 RenderFn = Callable[[Any, ViewOptions], list[Strip]]
 
 __all__ = [
+    "PREVIEW_KEYS",
     "FieldView",
     "SampleTable",
     "SampleView",
@@ -1274,6 +1329,7 @@ __all__ = [
     "clean",
     "field_header",
     "inline",
+    "preview_bind",
     "render_array",
     "render_bytes",
     "render_hex",

@@ -299,6 +299,31 @@ async def test_first_sample_paging_and_the_kept_cap_is_never_silent(index: Index
         assert screen.samples[0].index == 200 and screen.samples[0].sample.text == "a 200"
 
 
+async def test_a_page_of_big_samples_stops_at_the_byte_cap_and_says_so(index: Index) -> None:
+    values = (Big(label=f"b{i}", values=np.full(50_000, i, np.float64)) for i in range(12))
+    entry = index.write(values, name="heavy", maxcount=100)
+    app = PreviewApp(index, entry, watch=False, page_bytes=1_000_000)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await settle(pilot)
+        assert len(screen.samples) == 3  # 400 KB each: the third one crosses 1 MB
+        assert screen.end.capped_by == "bytes"
+        assert f"0{DASH}2 of 12 (3 shown)" in status(screen)
+        assert "n: more (≤1.0 MB kept)" in status(screen)
+        await pilot.press("n")
+        screen = await settle(pilot)
+        assert [s.sample.label for s in screen.samples] == ["b3", "b4", "b5"]
+
+
+def test_binding_ids_are_known_to_the_app_or_listed_for_it() -> None:
+    from atdata_tui.bindings import KEYS
+    from atdata_tui.widgets.sample_views import PREVIEW_KEYS, FieldView, SampleView
+
+    assert not set(PREVIEW_KEYS) & set(KEYS)
+    for cls in (PreviewScreen, FieldScreen, SampleView, FieldView, SampleTable):
+        for binding in cls.BINDINGS:
+            assert binding.id in KEYS or binding.id in PREVIEW_KEYS, binding.id
+
+
 async def test_table_sample_and_field_views_by_keyboard(index: Index) -> None:
     entry = index.write(recs("a", 5), name="few")
     app = PreviewApp(index, entry, watch=False)
