@@ -34,7 +34,7 @@ from .samples import DictSample, PackableSample, decode_sample, is_packable_type
 from .shards import (
     RawSample,
     iter_raw_samples,
-    iter_sample_payloads,
+    iter_sample_payload_batches,
     manifest_url,
     member_span,
     read_manifest,
@@ -417,51 +417,47 @@ class Dataset(Generic[T]):
         warnings.warn(f"skipping {what}: {exc}", SkippedSampleWarning, stacklevel=4)
 
     def _iter_shards(self, shards: Iterable[str]) -> Iterator[T]:
-        for shard in shards:
-            yield from self._iter_shard(shard)
-
-    def _iter_shard(self, shard: str) -> Iterator[T]:
-        # The hot loop of every read: decode_sample's work inlined (same errors, same keys),
-        # straight from each msgpack member as the parser finds it.
+        # The hot loop of every read, flat on purpose: decode_sample's work inlined (same
+        # errors, same keys), over lists of msgpack members as the parser verifies them, with no
+        # generator in between (each would cost a resume per sample).
         decode = self._decode_type.from_bytes
         transforms = self._transforms
         skip = self.on_error == "skip"
-        try:
-            with self.source.open_shard(shard) as stream:
-                for key, _offset, data in iter_sample_payloads(
-                    stream,
-                    shard=shard,
-                    verify_checksums=self.verify_checksums,
-                    require_end=True,
-                ):
-                    try:
-                        if data is None:
-                            raise NotMsgpackError(
-                                "no .msgpack member (it has other members only)",
-                                shard=shard,
-                                key=key,
-                            )
-                        sample = decode(data)
-                        sample.__key__ = key
-                        for transform in transforms:
-                            sample = transform(sample)
-                    except SampleError as exc:
-                        located = exc.located(shard=shard, key=key)
-                        if not skip:
-                            raise located from None
-                        self._skip(located, "sample")
-                        continue
-                    except LensError as exc:
-                        located_lens = LensError(f"shard {shard}, sample {key}: {exc}")
-                        if not skip:
-                            raise located_lens from exc
-                        self._skip(located_lens, "sample")
-                        continue
-                    yield sample
-        except ShardError as exc:
-            if not skip:
-                raise
-            self._skip(exc, f"the rest of shard {display_url(shard)}")
+        verify = self.verify_checksums
+        for shard in shards:
+            try:
+                with self.source.open_shard(shard) as stream:
+                    for batch in iter_sample_payload_batches(
+                        stream, shard=shard, verify_checksums=verify, require_end=True
+                    ):
+                        for key, _offset, data in batch:
+                            try:
+                                if data is None:
+                                    raise NotMsgpackError(
+                                        "no .msgpack member (it has other members only)"
+                                    )
+                                sample = decode(data)
+                                sample.__key__ = key
+                                if transforms:
+                                    for transform in transforms:
+                                        sample = transform(sample)
+                            except SampleError as exc:
+                                located = exc.located(shard=shard, key=key)
+                                if not skip:
+                                    raise located from None
+                                self._skip(located, "sample")
+                                continue
+                            except LensError as exc:
+                                located_lens = LensError(f"shard {shard}, sample {key}: {exc}")
+                                if not skip:
+                                    raise located_lens from exc
+                                self._skip(located_lens, "sample")
+                                continue
+                            yield sample
+            except ShardError as exc:
+                if not skip:
+                    raise
+                self._skip(exc, f"the rest of shard {display_url(shard)}")
 
     # --- iteration
 

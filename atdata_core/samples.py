@@ -191,13 +191,32 @@ def encode_ndarray(array: np.ndarray) -> bytes:
     return b"".join((header, body))
 
 
+_SHAPES = [struct.Struct(f"<{ndim}q") for ndim in range(MAX_NDIM + 1)]
+_DTYPE_CACHE: dict[bytes, np.dtype[Any]] = {}
+
+
+def _dtype_of(raw: bytes) -> np.dtype[Any]:
+    """The numpy dtype of a header's dtype string, cached (parsing it costs more than the rest)."""
+    dtype = _DTYPE_CACHE.get(raw)
+    if dtype is None:
+        try:
+            dtype = np.dtype(raw.decode("ascii"))
+        except (UnicodeDecodeError, TypeError, ValueError):
+            raise NDArrayError(f"NDArray header has an unknown dtype {raw!r}") from None
+        if dtype.hasobject:
+            raise NDArrayError("object-dtype arrays are refused (they would need pickle)")
+        if len(_DTYPE_CACHE) < 1024:  # bounded: headers are untrusted
+            _DTYPE_CACHE[raw] = dtype
+    return dtype
+
+
 def decode_ndarray(data: bytes | memoryview) -> np.ndarray:
     """Decode an NDArray blob (atdata layout, or a ``.npy`` file). Zero-copy for the atdata layout.
 
     Every header value is checked against the blob's length before any allocation, so a hostile
     header cannot make us allocate more than the blob itself.
     """
-    if bytes(data[:6]) == _NPY_MAGIC:
+    if data[:6] == _NPY_MAGIC:
         try:
             return np.load(io.BytesIO(bytes(data)), allow_pickle=False)
         except Exception as exc:
@@ -208,22 +227,14 @@ def decode_ndarray(data: bytes | memoryview) -> np.ndarray:
     dlen = data[0]
     if n < 2 + dlen:
         raise NDArrayError("NDArray header is truncated (dtype string)")
-    try:
-        dtype_str = bytes(data[1 : 1 + dlen]).decode("ascii")
-        dtype = np.dtype(dtype_str)
-    except (UnicodeDecodeError, TypeError, ValueError):
-        raise NDArrayError(
-            f"NDArray header has an unknown dtype {bytes(data[1 : 1 + dlen])!r}"
-        ) from None
-    if dtype.hasobject:
-        raise NDArrayError("object-dtype arrays are refused (they would need pickle)")
+    dtype = _dtype_of(bytes(data[1 : 1 + dlen]))
     ndim = data[1 + dlen]
     if ndim > MAX_NDIM:
         raise NDArrayError(f"NDArray header declares {ndim} dimensions (at most {MAX_NDIM})")
     offset = 2 + dlen + 8 * ndim
     if n < offset:
         raise NDArrayError("NDArray header is truncated (shape)")
-    shape = struct.unpack_from(f"<{ndim}q", data, 2 + dlen)
+    shape = _SHAPES[ndim].unpack_from(data, 2 + dlen)
     count = 1
     for dim in shape:
         if dim < 0:
@@ -235,7 +246,7 @@ def decode_ndarray(data: bytes | memoryview) -> np.ndarray:
             f"NDArray of shape {shape} and dtype {dtype.str} needs {expected} bytes, "
             f"the blob holds {n - offset}"
         )
-    return np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape)
+    return np.ndarray(shape, dtype, buffer=data, offset=offset)
 
 
 def looks_like_ndarray(data: bytes) -> bool:
@@ -263,6 +274,9 @@ def unpack_map(data: bytes | memoryview) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise NotMsgpackError(f"msgpack value is a {type(value).__name__}, not a map")
     return value
+
+
+_unpackb = msgpack.unpackb
 
 
 def pack_map(data: Mapping[str, Any]) -> bytes:
@@ -545,7 +559,15 @@ class PackableSample:
 
     @classmethod
     def from_bytes(cls: type[S], data: bytes) -> S:
-        return cls.from_data(unpack_map(data))
+        # unpack_map inlined for the common case (this runs once per sample read); anything
+        # unusual goes through unpack_map for its precise error
+        try:
+            value = _unpackb(data, raw=False, strict_map_key=False)
+        except Exception:
+            value = unpack_map(data)
+        if type(value) is not dict:
+            value = unpack_map(data)
+        return cls.from_data(value)
 
     def to_data(self) -> dict[str, Any]:
         """The msgpack-ready map of this sample (arrays encoded)."""

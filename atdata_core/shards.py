@@ -241,7 +241,7 @@ _OCTAL_SHIFTS = np.array([15, 12, 9, 6, 3, 0], np.int32)
 #: A memory-mapped shard gives back the pages it has parsed past every this many bytes, so
 #: reading a 10 GB shard does not grow the resident set by 10 GB (the data stays in the page
 #: cache; a view still held re-reads its page on access).
-_RELEASE_EVERY = 64 << 20
+_RELEASE_EVERY = 16 << 20
 
 
 def _first_bad_header(raw: Any, positions: list[int]) -> int:
@@ -283,7 +283,21 @@ def _iter_member_tuples(
     start_offset: int,
     require_end: bool = False,
 ) -> Iterator[tuple[str, int, memoryview]]:
-    """The parser behind ``iter_members``, yielding ``(name, offset, data)`` tuples.
+    """``(name, offset, data)`` of every regular member, one by one."""
+    for batch in _iter_member_batches(source, shard, verify_checksums, start_offset, require_end):
+        yield from batch
+
+
+def _iter_member_batches(
+    source: IO[bytes] | bytes | bytearray | memoryview | mmap.mmap,
+    shard: str | None,
+    verify_checksums: bool,
+    start_offset: int,
+    require_end: bool = False,
+) -> Iterator[list[tuple[str, int, memoryview]]]:
+    """The parser behind ``iter_members``: lists of verified ``(name, offset, data)`` tuples.
+
+    Lists, because consumers then loop over them without resuming a generator per member.
 
     One flat loop over one buffer with the header fields sliced straight out of it: this is the
     hot path of every read, so it builds no per-member object but a tuple (a frozen dataclass
@@ -424,17 +438,18 @@ def _iter_member_tuples(
             bad = _first_bad_header(raw, headers)
             if bad >= 0:
                 bad_offset = base + headers[bad]
-                for member in pending:
-                    if member[1] >= bad_offset:  # behind the bad header (or its long name)
-                        break
-                    yield member
+                # hand out what lies before the bad header (and before its long-name record)
+                good = [member for member in pending if member[1] < bad_offset]
+                if good:
+                    yield good
                 raise CorruptShardError(
                     f"tar header checksum mismatch at byte {bad_offset} "
                     "(corrupt or not a tar file)",
                     shard=shard,
                 )
-        yield from pending
-        pending.clear()
+        if pending:
+            yield pending
+            pending = []
         headers.clear()
         if limit < _VERIFY_BATCH:
             limit *= 2
@@ -531,30 +546,56 @@ def iter_sample_payloads(
     Members with other extensions are passed over; a sample that has none of ``ext`` comes out
     once with ``data=None`` (and its first member's offset), so the caller can name it.
     """
+    for batch in iter_sample_payload_batches(
+        source,
+        ext=ext,
+        shard=shard,
+        verify_checksums=verify_checksums,
+        start_offset=start_offset,
+        require_end=require_end,
+    ):
+        yield from batch
+
+
+def iter_sample_payload_batches(
+    source: IO[bytes] | bytes | bytearray | memoryview | mmap.mmap,
+    *,
+    ext: str = "msgpack",
+    shard: str | None = None,
+    verify_checksums: bool = True,
+    start_offset: int = 0,
+    require_end: bool = False,
+) -> Iterator[list[tuple[str, int, memoryview | None]]]:
+    """``iter_sample_payloads`` in lists (one per verified batch), for the tightest loops."""
     suffix = "." + ext
     cut = -len(suffix)
     last_key: str | None = None
     last_found = True
     last_offset = 0
-    for name, offset, data in _iter_member_tuples(
-        source, shard, verify_checksums, start_offset, require_end
-    ):
-        if name.endswith(suffix) and "." not in name[name.rfind("/") + 1 : cut]:
-            key = name[:cut]
+    for members in _iter_member_batches(source, shard, verify_checksums, start_offset, require_end):
+        out: list[tuple[str, int, memoryview | None]] = []
+        add = out.append
+        for name, offset, data in members:
+            if name.endswith(suffix) and (
+                name.count(".") == 1 or "." not in name[name.rfind("/") + 1 : cut]
+            ):
+                key = name[:cut]
+                if key != last_key:
+                    if not last_found:
+                        add((last_key, last_offset, None))  # type: ignore[arg-type]
+                    last_key = key
+                last_found = True
+                add((key, offset, data))
+                continue
+            key = split_key(name)[0]
             if key != last_key:
                 if not last_found:
-                    yield last_key, last_offset, None  # type: ignore[misc]
-                last_key = key
-            last_found = True
-            yield key, offset, data
-            continue
-        key = split_key(name)[0]
-        if key != last_key:
-            if not last_found:
-                yield last_key, last_offset, None  # type: ignore[misc]
-            last_key, last_found, last_offset = key, False, offset
+                    add((last_key, last_offset, None))  # type: ignore[arg-type]
+                last_key, last_found, last_offset = key, False, offset
+        if out:
+            yield out
     if not last_found:
-        yield last_key, last_offset, None  # type: ignore[misc]
+        yield [(last_key, last_offset, None)]  # type: ignore[list-item]
 
 
 @contextlib.contextmanager
