@@ -343,29 +343,28 @@ class Dataset(Generic[T]):
         verify_checksums: bool = True,
         lens_registry: LensRegistry | None = None,
     ) -> None:
-        if sample_type is None:
-            sample_type = self._bound_type or DictSample
-        if not is_packable_type(sample_type):
-            raise TypeError(
-                f"sample_type must be a @packable class or DictSample, got {sample_type!r}"
-            )
+        chosen: Any = sample_type if sample_type is not None else self._bound_type or DictSample
+        if not is_packable_type(chosen):
+            raise TypeError(f"sample_type must be a @packable class or DictSample, got {chosen!r}")
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
         if isinstance(source, str) or (
             isinstance(source, Sequence) and not hasattr(source, "open_shard")
         ):
-            source = source_for_urls(source)  # type: ignore[arg-type]
-        elif not hasattr(source, "open_shard"):
+            resolved: DataSource = source_for_urls(source)
+        elif hasattr(source, "open_shard"):
+            resolved = source  # type: ignore[assignment]
+        else:
             raise TypeError(
                 f"a Dataset reads a URL, a list of URLs or a DataSource, not {type(source).__name__}"
             )
-        self.source: DataSource = source
-        self.sample_type: type[T] = sample_type
+        self.source: DataSource = resolved
+        self.sample_type: type[T] = chosen
         self.on_error: OnError = on_error
         self.verify_checksums = verify_checksums
         self.lens_registry = lens_registry
         #: What shard bytes are decoded as, then the lens getters that lead to ``sample_type``.
-        self._decode_type: type = sample_type
+        self._decode_type: Any = chosen
         self._transforms: tuple[Callable[[Any], Any], ...] = ()
         self._manifests: dict[str, list[tuple[str, int, int]] | None] = {}
         _register_with_torch()

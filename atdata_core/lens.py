@@ -216,7 +216,7 @@ class ComposedLens(Lens[Any, Any]):
             self._get_all,
             steps[0].source,
             steps[-1].view,
-            name=" → ".join(step.name for step in steps),
+            name=" → ".join(str(step.name) for step in steps),
             putter=self._put_all if all(s.has_putter for s in steps) else None,
             kind="composed",
         )
@@ -529,11 +529,11 @@ class LensRegistry:
                     previous[edge.view] = edge
                     queue.append(edge.view)
         if view in previous:
-            steps = []
+            steps: list[Lens[Any, Any]] = []
             t = view
-            while (edge := previous[t]) is not None:
-                steps.append(edge)
-                t = edge.source
+            while (back := previous[t]) is not None:
+                steps.append(back)
+                t = back.source
             steps.reverse()
             return steps[0] if len(steps) == 1 else ComposedLens(steps)
         why = structural_mismatch(source, view)

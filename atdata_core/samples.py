@@ -9,6 +9,7 @@ cost one dict build and one msgpack call per sample.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import operator
 import struct
@@ -185,7 +186,7 @@ def encode_ndarray(array: np.ndarray) -> bytes:
     if not array.flags.c_contiguous:
         array = np.ascontiguousarray(array)
     try:  # one copy (straight from the array's memory) instead of tobytes() and a concatenation
-        body: Any = memoryview(array.reshape(-1)).cast("B")
+        body: Any = array.reshape(-1).data.cast("B")
     except (TypeError, ValueError):  # dtypes the buffer protocol cannot export (datetime64…)
         body = array.tobytes()
     return b"".join((header, body))
@@ -210,7 +211,7 @@ def _dtype_of(raw: bytes) -> np.dtype[Any]:
     return dtype
 
 
-def decode_ndarray(data: bytes | memoryview) -> np.ndarray:
+def decode_ndarray(data: bytes | bytearray | memoryview) -> np.ndarray:
     """Decode an NDArray blob (atdata layout, or a ``.npy`` file). Zero-copy for the atdata layout.
 
     Every header value is checked against the blob's length before any allocation, so a hostile
@@ -423,8 +424,8 @@ def _fast_path(cls: type, specs: list[FieldSpec]) -> Any:
             and spec.type.items is not None
             and spec.type.items.kind == "ndarray"
         ):
-            post.append((i, lambda v, _n=spec.name: _decode_array_list(v, _n)))
-    getter = operator.itemgetter(*names)
+            post.append((i, functools.partial(_decode_array_list, name=spec.name)))
+    getter: Callable[[Any], Any] = operator.itemgetter(*names)
     if len(names) == 1:
         single = getter
         getter = lambda data: (single(data),)  # noqa: E731

@@ -21,7 +21,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 from zlib import adler32
 
 import numpy as np
@@ -102,6 +102,15 @@ def shard_name(pattern: str, index: int) -> str:
 # --- reading ---------------------------------------------------------------------------------------
 
 
+class Readable(Protocol):
+    """What the reader needs of a stream: ``read(n)`` returning bytes (b"" at the end).
+
+    Files, HTTP responses, S3 bodies and the sources' own wrappers all qualify.
+    """
+
+    def read(self, n: int = ..., /) -> bytes: ...
+
+
 @dataclass(frozen=True, slots=True)
 class TarMember:
     """One regular file in a shard: its name, where its header starts, and its bytes."""
@@ -179,7 +188,7 @@ def _parse_pax(data: bytes) -> dict[str, str]:
 
 
 def _refill(
-    stream: IO[bytes], raw: bytes, pos: int, base: int, need: int
+    stream: Readable, raw: bytes, pos: int, base: int, need: int
 ) -> tuple[bytes, int, int, bool]:
     """Keep ``raw[pos:]`` and read on until ``need`` bytes are available from there.
 
@@ -208,7 +217,7 @@ def _refill(
 
 
 def iter_members(
-    source: IO[bytes] | bytes | bytearray | memoryview | mmap.mmap,
+    source: Readable | bytes | bytearray | memoryview | mmap.mmap,
     *,
     shard: str | None = None,
     verify_checksums: bool = True,
@@ -277,7 +286,7 @@ def _first_bad_header(raw: Any, positions: list[int]) -> int:
 
 
 def _iter_member_tuples(
-    source: IO[bytes] | bytes | bytearray | memoryview | mmap.mmap,
+    source: Readable | bytes | bytearray | memoryview | mmap.mmap,
     shard: str | None,
     verify_checksums: bool,
     start_offset: int,
@@ -289,7 +298,7 @@ def _iter_member_tuples(
 
 
 def _iter_member_batches(
-    source: IO[bytes] | bytes | bytearray | memoryview | mmap.mmap,
+    source: Readable | bytes | bytearray | memoryview | mmap.mmap,
     shard: str | None,
     verify_checksums: bool,
     start_offset: int,
@@ -308,7 +317,7 @@ def _iter_member_batches(
     while walking (a bad size, a cut shard) is reported as a checksum error when the header it
     came from fails its checksum, since its fields are then garbage.
     """
-    stream: IO[bytes] | None
+    stream: Readable | None
     if isinstance(source, (bytes, bytearray, memoryview, mmap.mmap)):
         stream = None
         raw: Any = source
@@ -491,7 +500,7 @@ class RawSample:
 
 
 def iter_raw_samples(
-    source: IO[bytes] | bytes | bytearray | memoryview | mmap.mmap,
+    source: Readable | bytes | bytearray | memoryview | mmap.mmap,
     *,
     shard: str | None = None,
     verify_checksums: bool = True,
@@ -531,7 +540,7 @@ def iter_raw_samples(
 
 
 def iter_sample_payloads(
-    source: IO[bytes] | bytes | bytearray | memoryview | mmap.mmap,
+    source: Readable | bytes | bytearray | memoryview | mmap.mmap,
     *,
     ext: str = "msgpack",
     shard: str | None = None,
@@ -558,7 +567,7 @@ def iter_sample_payloads(
 
 
 def iter_sample_payload_batches(
-    source: IO[bytes] | bytes | bytearray | memoryview | mmap.mmap,
+    source: Readable | bytes | bytearray | memoryview | mmap.mmap,
     *,
     ext: str = "msgpack",
     shard: str | None = None,

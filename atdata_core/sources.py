@@ -26,10 +26,10 @@ from contextlib import AbstractContextManager
 from typing import IO, Any, Protocol, runtime_checkable
 
 from .errors import AtdataError, SourceError
-from .shards import MAX_MEMBER_SIZE, expand_braces, open_local
+from .shards import MAX_MEMBER_SIZE, Readable, expand_braces, open_local
 
 #: What ``DataSource.open_shard`` yields: a binary stream, or a buffer parsed without copying.
-ShardStream = IO[bytes] | bytes | memoryview | mmap.mmap
+ShardStream = Readable | bytes | memoryview | mmap.mmap
 
 #: Factories build a source for a list of URLs that share a scheme.
 SourceFactory = Callable[[list[str]], "DataSource"]
@@ -323,10 +323,10 @@ class URLSource:
         stream = _HTTPStream(response, shard_id)
         try:
             if _is_gzip(shard_id):
-                with gzip.GzipFile(fileobj=stream) as gz:  # type: ignore[arg-type]
+                with gzip.GzipFile(fileobj=stream) as gz:  # type: ignore[call-overload]
                     yield _GzipStream(gz, shard_id)
             else:
-                yield stream  # type: ignore[misc]
+                yield stream
         finally:
             stream.close()
 
