@@ -39,6 +39,8 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from atdata_core.errors import AtdataError
+
 from . import workers
 from .bindings import bind, keymap_from_config
 from .commands import AtdataCommands
@@ -157,7 +159,7 @@ class AtdataApp(App[None]):
         *,
         options: IndexOptions | None = None,
         config: Config | None = None,
-        demo: bool = False,
+        demo: bool | str = False,
         timings_path: str | None = None,
         watch_css: bool = False,
     ) -> None:
@@ -165,7 +167,9 @@ class AtdataApp(App[None]):
         self.index: Index | None = index
         self.options = options or IndexOptions()
         self.config = config
-        self.demo_requested = demo
+        #: ``True`` creates the demo datasets once the index is open; ``"if-empty"`` only when the
+        #: local repository has no entries (decided in the opening worker, not on the event loop).
+        self.demo_requested: bool | str = demo
         self.timings = Timings(
             timings_path if timings_path is not None else os.environ.get(TIMINGS_ENV)
         )
@@ -228,6 +232,11 @@ class AtdataApp(App[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="open-index")
     def _open_index(self) -> None:
         index, problems = workers.index.build_index(self.options, self.config)
+        if self.demo_requested == "if-empty":
+            try:
+                self.demo_requested = index.count_entries() == 0
+            except AtdataError:
+                self.demo_requested = False
         self.post_message(IndexOpened(index, problems))
 
     def on_index_opened(self, message: IndexOpened) -> None:

@@ -184,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--demo", action="store_true", help="create the demo datasets, then open the TUI"
     )
+    parser.add_argument(
+        "--demo-if-empty",
+        action="store_true",
+        help="create the demo datasets only when the index has no entries (./scripts/run uses it)",
+    )
     common = argparse.ArgumentParser(add_help=False)
     _add_index_options(common, suppress=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -257,7 +262,11 @@ def run_tui(args: argparse.Namespace) -> int:
     from . import workers
     from .app import AtdataApp
 
-    app = AtdataApp(options=options, config=config, demo=bool(args.demo))
+    app = AtdataApp(
+        options=options,
+        config=config,
+        demo=True if args.demo else ("if-empty" if args.demo_if_empty else False),
+    )
     try:
         app.run()
     finally:
