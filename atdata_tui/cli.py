@@ -640,7 +640,66 @@ def _configure_reserved(p: argparse.ArgumentParser) -> None:
 register_command("ls", _configure_ls, _run_ls, help="list the entries of a repository")
 register_command("schemas", _configure_schemas, _run_schemas, help="list schemas and versions")
 register_command("show", _configure_show, _run_show, help="show an entry (or a schema)")
+
+
+def _configure_gc(p: argparse.ArgumentParser) -> None:
+    p.add_argument("repo", nargs="?", default="local", help="repository to clean (default: local)")
+    p.add_argument("--delete", action="store_true", help="remove what was found (default: list)")
+    p.add_argument(
+        "--min-age",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="leave files younger than this alone: a write may still be running (default 3600)",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _run_gc(args: argparse.Namespace, ctx: CliContext) -> int:
+    """List (or with --delete remove) shards and temp files that no entry points at."""
+    from atdata_core.gc import collect_garbage
+
+    report = collect_garbage(
+        ctx.index(), repo=args.repo, dry_run=not args.delete, min_age=args.min_age
+    )
+    if ctx.json:
+        ctx.print_json(
+            {
+                "repo": args.repo,
+                "removed": report.removed,
+                "orphan_shards": report.orphan_shards,
+                "partial_files": report.partial_files,
+                "incomplete_uploads": report.incomplete_uploads,
+                "skipped_young": report.skipped_young,
+                "bytes": report.bytes,
+            }
+        )
+        return 0
+    for label, items in (
+        ("orphan shard", report.orphan_shards),
+        ("partial file", report.partial_files),
+        ("incomplete upload", report.incomplete_uploads),
+    ):
+        for item in items:
+            print(f"{label}: {item}")
+    verb = "removed" if report.removed else "found"
+    print(
+        f"{verb} {report.total} item(s), {report.bytes:,} bytes"
+        + (
+            f"; {report.skipped_young} younger than {args.min_age:g} s left alone"
+            if report.skipped_young
+            else ""
+        )
+        + ("" if report.removed or not report.total else "; run with --delete to remove them"),
+        file=sys.stderr,
+    )
+    return 0
+
+
 register_command("verify", _configure_verify, _run_verify, help="recompute shard checksums")
+register_command(
+    "gc", _configure_gc, _run_gc, help="find (and --delete) shards left by crashed writes"
+)
 register_command("demo", _configure_demo, _run_demo, help="create the demo datasets")
 register_command(
     "config",

@@ -102,3 +102,28 @@ def test_gc_leaves_young_files_alone(tmp_path: Path) -> None:
     report = collect_garbage(index, dry_run=False)
     assert report.orphan_shards == [str(orphan)] and report.partial_files == [str(partial)]
     assert not orphan.exists() and not partial.exists()
+
+
+def test_gc_command_lists_then_deletes(tmp_path: Path) -> None:
+    import json
+
+    exe = str(Path(sys.executable).with_name("atdata-tui"))
+    env = {**os.environ, "ATDATA_TUI_HOME": str(tmp_path / "home")}
+    store = tmp_path / "home" / "data" / "shards" / "lost" / "tok"
+    store.mkdir(parents=True)
+    (store / "data-000000.tar").write_bytes(b"\0" * 1024)
+    listed = subprocess.run(
+        [exe, "gc", "--min-age", "0", "--json"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["orphan_shards"] == [str(store / "data-000000.tar")]
+    assert (store / "data-000000.tar").exists()
+    deleted = subprocess.run(
+        [exe, "gc", "--min-age", "0", "--delete"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert deleted.returncode == 0 and "removed 1" in deleted.stderr
+    assert not (store / "data-000000.tar").exists()
