@@ -582,6 +582,16 @@ def iter_sample_payload_batches(
     last_found = True
     last_offset = 0
     for members in _iter_member_batches(source, shard, verify_checksums, start_offset, require_end):
+        if last_found:  # the common case: every member is a sample's msgpack member
+            fast = [
+                (name[:cut], offset, data)
+                for name, offset, data in members
+                if name.endswith(suffix) and name.count(".") == 1
+            ]
+            if len(fast) == len(members):
+                last_key = fast[-1][0]
+                yield fast  # type: ignore[misc]
+                continue
         out: list[tuple[str, int, memoryview | None]] = []
         add = out.append
         for name, offset, data in members:

@@ -216,7 +216,8 @@ _ATDATA07_SCRIPT = textwrap.dedent(
 )
 
 
-def measure_atdata07(python: str, urls: list[str], n: int) -> dict[str, float] | None:
+def measure_atdata07(python: str, urls: list[str], n: int) -> tuple[dict[str, float] | None, str]:
+    """atdata 0.7's read and write figures, or ``None`` and why not."""
     import json
 
     try:
@@ -225,11 +226,17 @@ def measure_atdata07(python: str, urls: list[str], n: int) -> dict[str, float] |
             capture_output=True,
             text=True,
             timeout=1800,
-            check=True,
+            check=False,
         )
-        return json.loads(out.stdout.strip().splitlines()[-1])
-    except (subprocess.SubprocessError, ValueError, IndexError):
-        return None
+    except subprocess.SubprocessError as exc:
+        return None, f"atdata 0.7 run failed: {exc}"
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        return None, f"atdata 0.7 run failed: {last[:200]}"
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1]), ""
+    except (ValueError, IndexError):
+        return None, "atdata 0.7 run printed no result"
 
 
 # --- the run ---------------------------------------------------------------------------------------
@@ -362,7 +369,9 @@ def run(quick: bool) -> list[Row]:
                 "set ATDATA07_PYTHON)"
             )
         else:
-            result = measure_atdata07(python, urls, n_small)
+            result, why = measure_atdata07(python, urls, n_small)
+            if why:
+                rows[-4].note += f"; {why}"
             if result:
                 rows.append(
                     make_row(
