@@ -29,12 +29,17 @@ def _all_files_text(root: Path) -> str:
 
 
 @pytest.mark.pds
-def test_cli_login_never_shows_or_stores_the_password(pds_server, pds_account, tmp_path: Path) -> None:
+def test_cli_login_never_shows_or_stores_the_password(
+    pds_server, pds_account, tmp_path: Path
+) -> None:
     _did, handle, password = pds_account
     wrong = "wrong-" + password
     bad = subprocess.run(
         [ATDATA_TUI, "login", handle, "--pds", pds_server.url],
-        env=_env(tmp_path, wrong), capture_output=True, text=True, timeout=60,
+        env=_env(tmp_path, wrong),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert bad.returncode != 0
     assert "app password" in bad.stderr.lower()
@@ -42,7 +47,10 @@ def test_cli_login_never_shows_or_stores_the_password(pds_server, pds_account, t
 
     good = subprocess.run(
         [ATDATA_TUI, "login", handle, "--pds", pds_server.url],
-        env=_env(tmp_path, password), capture_output=True, text=True, timeout=60,
+        env=_env(tmp_path, password),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert good.returncode == 0, good.stderr
     assert password not in good.stdout + good.stderr
@@ -55,7 +63,11 @@ def test_cli_login_never_shows_or_stores_the_password(pds_server, pds_account, t
 
 @pytest.mark.pds
 def test_login_logs_and_errors_never_contain_the_password(
-    pds_server, pds_account, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    pds_server,
+    pds_account,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from atdata_core.atmosphere import AtmosphereClient
 
@@ -81,8 +93,11 @@ def test_s3_errors_never_contain_the_secret_key(s3_server, s3_bucket: str) -> No
 
     secret = "Sup3rSecretKeyThatMustNotLeak0000000000"
     store = S3DataStore(
-        bucket=s3_bucket, endpoint=s3_server.endpoint_url, region=s3_server.region,
-        access_key=s3_server.access_key, secret_key=secret,
+        bucket=s3_bucket,
+        endpoint=s3_server.endpoint_url,
+        region=s3_server.region,
+        access_key=s3_server.access_key,
+        secret_key=secret,
     )
     writer = store.shard_writer("leak-test")
     with pytest.raises(AtdataError) as info:
