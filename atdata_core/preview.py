@@ -291,8 +291,8 @@ def open_shard_at(
     """Open a shard for a sequential read from byte ``offset``.
 
     Local shards (memory-mapped buffers) are sliced, which is free; remote ones are read through
-    ``RangeStream``. A source that cannot serve ranges is streamed from the start and the bytes
-    before ``offset`` are skipped (read, not kept).
+    ``RangeStream``. Compressed shards and sources that cannot serve ranges are streamed from
+    the start and the bytes before ``offset`` are skipped (read, not kept).
     """
     if offset == 0 and first_chunk is None:
         with source.open_shard(url) as stream:
@@ -313,7 +313,8 @@ def open_shard_at(
                 _skip(buffer, offset)
                 yield buffer
         return
-    if callable(getattr(source, "read_range", None)):
+    compressed = url.split("?", 1)[0].endswith((".gz", ".tgz"))  # tar offsets, not file offsets
+    if not compressed and callable(getattr(source, "read_range", None)):
         stream = RangeStream(source, url, offset, first_chunk=first_chunk)
         try:
             head = stream.read(first_chunk or RANGE_CHUNK)

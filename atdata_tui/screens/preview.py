@@ -625,6 +625,7 @@ class PreviewScreen(BrowseScreen):
     # --- jump -------------------------------------------------------------------------------------
     def action_jump(self) -> None:
         box = self.query_one("#preview-jump", Input)
+        box.border_title = "Jump to · enter to go · escape to cancel"
         box.add_class("-open")
         box.value = ""
         box.focus()
