@@ -579,7 +579,7 @@ def _stream_from(
                         yield Skipping(index, start_index)
                     continue
                 if kept >= limit or (kept and kept_bytes >= max_bytes):
-                    capped = "count" if kept >= limit else "bytes"
+                    capped: Literal["count", "bytes"] = "count" if kept >= limit else "bytes"
                     yield StreamEnd("page-full", index, group.offset, resume, capped_by=capped)
                     return
                 item = decode_preview(
@@ -821,7 +821,7 @@ _IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 
 
-def sniff_image(data: bytes | memoryview) -> str | None:
+def sniff_image(data: bytes | bytearray | memoryview) -> str | None:
     """``"PNG"``, ``"JPEG"``, ``"GIF"``, ``"WEBP"`` or ``"BMP"`` from the first bytes; else ``None``."""
     head = bytes(data[:16])
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":

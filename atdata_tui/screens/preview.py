@@ -176,8 +176,8 @@ class PreviewScreen(BrowseScreen):
     ) -> None:
         self.entry = entry
         self.page_bytes = page_bytes
-        self.watch_enabled = watch
-        self.watch_interval = watch_interval
+        self.polling = watch
+        self.poll_interval = watch_interval
         self.repo = entry.repo
         self.entries = list(entries) if entries else None
         super().__init__()
@@ -198,7 +198,7 @@ class PreviewScreen(BrowseScreen):
         self.first_sample_s: float | None = None
         self.book = ShardBook()
         self.sources = SourceCache()
-        self.watch = WatchState()
+        self.watch_state = WatchState()
         self._columns: list[str] | None = None
         self._request_started = 0.0
         self.schema_renderable: Group = Group()
@@ -232,7 +232,7 @@ class PreviewScreen(BrowseScreen):
 
     def on_mount(self) -> None:
         self.table.focus()
-        if self.watch_enabled:
+        if self.polling:
             self._start_watch()
         self._load(0, 0)
 
@@ -251,8 +251,8 @@ class PreviewScreen(BrowseScreen):
         self.sample_type = self.specs = self.schema = self.schema_note = None
         self.book = ShardBook()
         self._columns = None
-        self.watch.entry = entry
-        self.watch.entry_ref = self._entry_ref(entry)
+        self.watch_state.entry = entry
+        self.watch_state.entry_ref = self._entry_ref(entry)
         self.query_one("#breadcrumbs").set_parts(*self.crumbs())  # type: ignore[attr-defined]
         self._load(0, 0)
 
@@ -272,8 +272,8 @@ class PreviewScreen(BrowseScreen):
     ) -> None:
         """Ask for a page of a shard; ``append`` continues the current page (a growing shard)."""
         self.generation += 1
-        self.watch.generation = self.generation
-        self.watch.size_at_end = None
+        self.watch_state.generation = self.generation
+        self.watch_state.size_at_end = None
         self.loading = True
         self.progress = None
         if not append:
@@ -285,7 +285,7 @@ class PreviewScreen(BrowseScreen):
             self.first_sample_s = None
             self.table.clear()
             self.sample_view.show(None)
-        self.watch.url = (
+        self.watch_state.url = (
             self.entry.data_urls[shard_index] if shard_index < len(self.entry.data_urls) else None
         )
         if not self.entry.data_urls:
@@ -335,19 +335,19 @@ class PreviewScreen(BrowseScreen):
         self._update_status()
 
     def _start_watch(self) -> None:
-        self.watch.entry = self.entry
-        self.watch.entry_ref = self._entry_ref(self.entry)
+        self.watch_state.entry = self.entry
+        self.watch_state.entry_ref = self._entry_ref(self.entry)
         index = getattr(self.app, "index", None)
 
         def run() -> None:
             worker = get_current_worker()
             watch_preview(
-                self.watch,
+                self.watch_state,
                 index=index,
                 post=self.post_message,
                 cancelled=lambda: worker.is_cancelled,
-                interval=self.watch_interval,
-                entry_interval=2 * self.watch_interval,
+                interval=self.poll_interval,
+                entry_interval=2 * self.poll_interval,
             )
 
         self.run_worker(
@@ -405,7 +405,7 @@ class PreviewScreen(BrowseScreen):
             reason = message.end.error or "the shard holds no samples here"
             self.sample_view.set_placeholder(f"no samples: {reason}")
         if message.size is not None and message.end.reason != "page-full":
-            self.watch.size_at_end = message.size  # the watcher reports when it grows
+            self.watch_state.size_at_end = message.size  # the watcher reports when it grows
         if self.view == "schema":
             self._update_schema()
         self._update_status()
@@ -430,7 +430,7 @@ class PreviewScreen(BrowseScreen):
     def _entry_changed(self, message: EntryChanged) -> None:
         old = self.entry
         self.entry = message.entry
-        self.watch.entry = message.entry
+        self.watch_state.entry = message.entry
         self._update_info()
         if (
             not self.loading

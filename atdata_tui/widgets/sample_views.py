@@ -1177,8 +1177,10 @@ class SampleTable(ScrollView, can_focus=True):
             row = scroll_y + y - 1
             if row >= len(self.rows):
                 return Strip.blank(width, self.rich_style)
-            strip = self._strips.get(row)
-            if strip is None:
+            cached = self._strips.get(row)
+            if cached is not None:
+                strip = cached
+            else:
                 style = self.row_styles[row]
                 if row == self.cursor_row:
                     cursor = (
