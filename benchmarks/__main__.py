@@ -106,8 +106,8 @@ def render(results: dict[str, Any], info: dict[str, str]) -> str:
         "",
         format_machine(info),
         "",
-        "Produced by `benchmarks/run` (see `benchmarks/__init__.py`). Baselines run in the same "
-        "process on the same data; *ratio* is how many times better ours is (>1 is better).",
+        "Produced by `benchmarks/run` (see `benchmarks/__init__.py`). Baselines run in the same run "
+        "on the same data and machine; *ratio* is how many times better ours is (>1 is better).",
     ]
     for name, entry in sorted(results["modules"].items()):
         lines += [
