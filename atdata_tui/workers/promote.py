@@ -93,6 +93,8 @@ def promote_job(
     def run(ctx: Any) -> str:
         current = confirmed[0] if ctx.job.attempts <= 1 else None
         confirmed[0] = None
+        if current is not None:
+            ctx.log(f"publishing as @{current.handle}/{current.name} on {current.pds}")
         if current is None:
             ctx.report(detail="planning again (resume)", force=True)
             current = plan_entry(index, backend, entry)
@@ -126,5 +128,6 @@ def promote_job(
 
 
 def promote_title(entry: IndexEntry, plan: PromotionPlan | None) -> str:
-    target = f"@{plan.handle}/{plan.name}" if plan is not None else entry.name
-    return f"promote {entry.name} → {target}" if plan is not None else f"promote {entry.name}"
+    """Short, for the jobs table (the target ``@handle/name`` is in the job's details)."""
+    del plan
+    return f"promote {entry.name}"
