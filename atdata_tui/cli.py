@@ -171,15 +171,29 @@ def _add_index_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
     group.add_argument("--config", metavar="PATH", default=default, help="config file to read")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from atdata_core import __version__
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked (start-up time matters)."""
 
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            text = version("atdata-tui")
+        except PackageNotFoundError:
+            text = "unknown"
+        parser.exit(message=f"{PROG} {text}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Browse, preview, write and publish typed, sharded ML datasets.",
         epilog="With no subcommand, starts the terminal UI. Config: `atdata-tui config path`.",
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     _add_index_options(parser, suppress=False)
     parser.add_argument(
         "--demo", action="store_true", help="create the demo datasets, then open the TUI"
@@ -211,6 +225,23 @@ def _options(args: argparse.Namespace) -> IndexOptions:
     )
 
 
+#: Global options that take a value (to find the subcommand in argv without parsing it).
+_VALUE_OPTIONS = {"--index", "--redis", "--postgres", "--handle", "--config"}
+
+
+def _wants_subcommand(argv: Sequence[str]) -> bool:
+    """Whether argv names a subcommand (else it starts the TUI, with nothing else imported)."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token in _VALUE_OPTIONS:
+            skip = True
+        elif token in ("-h", "--help") or not token.startswith("-"):
+            return True
+    return False
+
+
 def _load_extensions() -> None:
     for module in EXTENSION_MODULES:
         try:
@@ -222,7 +253,9 @@ def _load_extensions() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code (``sys.exit`` is done by setuptools)."""
-    _load_extensions()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _wants_subcommand(argv):
+        _load_extensions()  # other modules' subcommands (they may import Textual or numpy)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -248,25 +281,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_tui(args: argparse.Namespace) -> int:
-    """Start the app: the config is read here (tiny) so a broken file fails before the screen."""
-    from atdata_core.errors import AtdataError
-
-    options = _options(args)
-    try:
-        from .workers.index import load_config
-
-        config = load_config(options)
-    except AtdataError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+    """Start the app. Nothing heavy is imported here: the config and the index are read by the
+    app's opening worker after the first screen is drawn (a broken config shows in the app)."""
     from . import workers
     from .app import AtdataApp
 
-    app = AtdataApp(
-        options=options,
-        config=config,
-        demo=True if args.demo else ("if-empty" if args.demo_if_empty else False),
-    )
+    options = _options(args)
+    demo: bool | str = False
+    if args.demo:
+        demo = True
+    elif getattr(args, "demo_if_empty", False):
+        demo = "if-empty"
+    app = AtdataApp(options=options, demo=demo)
     try:
         app.run()
     finally:

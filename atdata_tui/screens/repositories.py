@@ -70,10 +70,12 @@ class RepositoriesScreen(BrowseScreen):
         table.display = False
         self.query_one("#empty-panel").display = False
         self.watch(self.app, "index_state", self._on_index_state, init=True)
-        self.watch(self.app, "session_handle", self._update_hint, init=True)
+        self.watch(self.app, "session_handle", self._update_hint, init=False)
         self.call_after_refresh(self.atdata.timings.mark, "first_paint")
 
     def _update_hint(self, _value: object = None) -> None:
+        if self.atdata.index_state != "open":
+            return  # the core (and the config path) is imported by the opening worker
         from atdata_core.config import config_path
 
         lines = [
@@ -101,6 +103,7 @@ class RepositoriesScreen(BrowseScreen):
             self.query_one("#repos-table").display = False
         elif state == "open":
             self.show_rows(self._uncounted_rows())
+            self._update_hint()
             self.load()
 
     def _uncounted_rows(self) -> list[RepoInfo]:
