@@ -285,6 +285,9 @@ class EntryList(ForwardWorkerErrors, ScrollView, can_focus=True):
             styles["cursor-marked"] = styles["marked"] + self.get_component_rich_style(
                 "entry-list--cursor"
             )
+            if getattr(self.app, "no_color", False):  # NO_COLOR: greys alone are too faint
+                styles["cursor"] = base + Style(reverse=True, bold=True)
+                styles["cursor-marked"] = styles["cursor"]
             self._styles = styles
         return self._styles
 

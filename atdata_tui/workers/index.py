@@ -121,6 +121,16 @@ def build_index(options: IndexOptions, config: Config | None = None) -> tuple[In
         repos=repos,
         readonly=options.readonly,
     )
+    atmo = cfg.atmosphere
+    if options.config_path and (atmo.pds or atmo.plc):
+        # The index would build its atmosphere backend from the *default* config on first use;
+        # with --config, the [atmosphere] section of that file must win.
+        try:
+            from atdata_core.atmosphere import default_backend
+        except ImportError as exc:
+            problems.append(f"the AT Protocol support is not available: {exc}")
+        else:
+            index.atmosphere = default_backend(cfg)
     return index, problems
 
 

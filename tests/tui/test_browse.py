@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -427,3 +428,70 @@ async def test_monochrome_and_256_colours_render(
         await settle(pilot)
         assert app.no_color is no_color
         assert "demo-numbers" in screen_text(app)
+
+
+async def test_promoted_entries_show_their_at_uri(demo_index: Index) -> None:
+    uri = "at://did:plc:abcdefghijklmnopqrstuvwx/science.alt.dataset.entry/3kabc"
+    entry = demo_index.resolve_entry("demo-numbers")
+    demo_index.update_metadata(entry, {"atproto": {"entry_uri": uri}})
+    app = AtdataApp(demo_index)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        line = next(line for line in screen_text(app).splitlines() if "demo-numbers" in line)
+        assert line.rstrip().endswith("✓")
+        await pilot.press("j", "j", "j", "enter")
+        await settle(pilot)
+        assert "✓ " + uri in screen_text(app)
+        provider = AtdataCommands(app.screen)
+        assert "Copy at:// URI" in [hit.text async for hit in provider.discover()]
+
+
+async def test_handle_browses_published_datasets_read_only(
+    tmp_path: Path, pds_server: Any, pds_account: Any
+) -> None:
+    """``--handle``: someone's datasets on a real (local) PDS, listed through the atmosphere."""
+    from atdata_core.atmosphere import AtmosphereBackend, AtmosphereClient
+    from atdata_tui.demo import DemoNumbers
+
+    def client(session_file: Path | None) -> AtmosphereClient:
+        return AtmosphereClient(
+            session_file=session_file,
+            plc=pds_server.plc_url,
+            handle_resolver=pds_server.url,
+            timeout=20.0,
+        )
+
+    publisher = client(tmp_path / "publisher" / "session.json")
+    publisher.login(pds_account.handle, pds_account.password)
+    local = Index(path=tmp_path / "pub" / "index.db", atmosphere=AtmosphereBackend(publisher))
+    samples = [
+        DemoNumbers(index=i, value=i / 2, even=i % 2 == 0, label=f"n{i}", meta={}, history=[i])
+        for i in range(6)
+    ]
+    local.write(samples, name="shared-numbers", maxcount=3, description="shared")
+    uri = local.promote_entry("shared-numbers")
+    local.close()
+
+    reader = Index(
+        path=tmp_path / "reader" / "index.db", atmosphere=AtmosphereBackend(client(None))
+    )
+    options = IndexOptions(handle=f"@{pds_account.handle}", readonly=True)
+    app = AtdataApp(reader, options=options)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, EntriesScreen), what="entries")
+        await wait_for(pilot, lambda: "shared-numbers" in screen_text(app), what="the dataset")
+        text = screen_text(app)
+        assert crumbs("atdata", f"@{pds_account.handle}", "entries") in text
+        assert "1 entries" in text and "read-only" in text
+        await pilot.press("y")
+        assert app.clipboard == uri
+        await pilot.press("enter")
+        await settle(pilot)
+        assert uri in screen_text(app)
+        await pilot.press("escape", "escape")
+        await settle(pilot)
+        row = next(r for r in app.screen.rows if r.is_atmosphere)
+        assert row.entries == 1 and row.label == f"@{pds_account.handle}"
+    reader.close()
