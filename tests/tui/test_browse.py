@@ -495,3 +495,83 @@ async def test_handle_browses_published_datasets_read_only(
         row = next(r for r in app.screen.rows if r.is_atmosphere)
         assert row.entries == 1 and row.label == f"@{pds_account.handle}"
     reader.close()
+
+
+@pytest.mark.parametrize("backend", ["redis", "postgres"])
+async def test_team_index_on_a_real_server(
+    request: pytest.FixtureRequest, backend: str, isolated_home: Path
+) -> None:
+    """``--redis URL`` / ``--postgres DSN``: the same screens over a team index."""
+    if backend == "redis":
+        options = IndexOptions(redis=request.getfixturevalue("redis_url"))
+    else:
+        options = IndexOptions(postgres=request.getfixturevalue("postgres_dsn"))
+    app = AtdataApp(options=options, demo=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: app.local_entries == 5, what="demo datasets", timeout=60)
+        assert app.index_label.startswith(backend)
+        assert backend in screen_text(app)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "5 entries" in screen_text(app)
+        await pilot.press("slash", *"sig")
+        await wait_for(pilot, lambda: "1 of 5 entries" in screen_text(app), what="filter")
+        await pilot.press("enter", "enter")
+        await settle(pilot)
+        assert "demo-signals" in screen_text(app) and "Shards (2)" in screen_text(app)
+        assert app.index is not None
+        app.index.close()
+
+
+async def test_redis_down_is_an_error_window_not_a_crash(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket is closed
+    app = AtdataApp(options=IndexOptions(redis=f"redis://127.0.0.1:{port}/0"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ErrorScreen), what="error modal", timeout=60
+        )
+        text = screen_text(app)
+        assert "redis" in text.lower() and "unavailable" in text.lower()
+        assert "Traceback" not in text
+        await pilot.press("escape")
+        await pilot.press("r")  # try again: still down, still no crash
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen), what="again")
+        assert app.is_running
+
+
+async def test_named_repositories_and_s3_store_from_the_config(
+    tmp_path: Path, demo_index: Index
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[repos.lab]\npath = "{demo_index.provider.address}"\n'
+        '[repos.team]\npath = "' + str(tmp_path / "team" / "index.db") + '"\n'
+        'store = "s3"\nbucket = "team-datasets"\nendpoint = "http://127.0.0.1:9"\n'
+        'region = "us-east-1"\naccess_key = "AK"\nsecret_key = "SK"\n'
+        '[keys]\nquit = "ctrl+q"\n'
+    )
+    options = IndexOptions(index_path=str(tmp_path / "main" / "index.db"), config_path=str(config))
+    app = AtdataApp(options=options)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RepositoriesScreen)
+        rows = {r.name: r for r in screen.rows}
+        assert set(rows) == {"local", "lab", "team"}
+        assert rows["lab"].entries == 5 and rows["team"].store == "s3"
+        assert app.index is not None and app.index.repos["team"].data_store.kind == "s3"
+        await pilot.press("j")  # lab
+        await pilot.press("enter")
+        await settle(pilot)
+        assert crumbs("atdata", "lab", "entries") in screen_text(app)
+        await pilot.press("y")
+        assert app.clipboard == "lab/demo-captions"
+        await pilot.press("q")  # remapped by [keys] in that config
+        await pilot.pause()
+        assert app.is_running
+        app.index.close()
