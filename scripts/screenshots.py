@@ -49,6 +49,7 @@ SCREENSHOTS: dict[str, str] = {
     "login": f"{JOBS}/test_login_modal.svg",
     "promote-plan": f"{JOBS}/test_promotion_plan.svg",
     "new-dataset": f"{JOBS}/test_new_dataset_screen.svg",
+    "jobs": f"{JOBS}/test_jobs_panel_with_a_write_in_progress.svg",
 }
 
 SNAPSHOT_MODULES = [
