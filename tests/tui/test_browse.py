@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -449,7 +450,7 @@ async def test_promoted_entries_show_their_at_uri(demo_index: Index) -> None:
 
 
 async def test_handle_browses_published_datasets_read_only(
-    tmp_path: Path, pds_server: Any, pds_account: Any
+    tmp_path: Path, pds_server: Any, pds_account: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``--handle``: someone's datasets on a real (local) PDS, listed through the atmosphere."""
     from atdata_core.atmosphere import AtmosphereBackend, AtmosphereClient
@@ -495,6 +496,17 @@ async def test_handle_browses_published_datasets_read_only(
         row = next(r for r in app.screen.rows if r.is_atmosphere)
         assert row.entries == 1 and row.label == f"@{pds_account.handle}"
     reader.close()
+    # the headless CLI, configured for this PDS through --config
+    from atdata_tui import cli
+
+    config = tmp_path / "atmo.toml"
+    config.write_text(f'[atmosphere]\npds = "{pds_server.url}"\nplc = "{pds_server.plc_url}"\n')
+    capsys.readouterr()
+    code = cli.main(["ls", f"@{pds_account.handle}", "--json", "--config", str(config)])
+    listing = json.loads(capsys.readouterr().out)
+    assert code == 0 and listing["total"] == 1
+    assert listing["entries"][0]["name"] == "shared-numbers"
+    assert listing["entries"][0]["ref"] == uri
 
 
 @pytest.mark.parametrize("backend", ["redis", "postgres"])
