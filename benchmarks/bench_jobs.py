@@ -193,7 +193,8 @@ def run(quick: bool) -> list[Row]:
             lower_is_better=True,
             note=(
                 f"{job['handled']} JobUpdated handled by the panel in {job['seconds']:.1f} s "
-                "(throttled to ≤10/s per job, collapsed in the queue)"
+                "(≤10/s per job, collapsed in the queue; the count includes the queued, running "
+                "and done state changes)"
             ),
         ),
         make_row(

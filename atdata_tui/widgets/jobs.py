@@ -162,7 +162,7 @@ class JobsPanel(Vertical):
 
     DEFAULT_CSS = """
     JobsPanel { height: 1fr; }
-    JobsPanel > DataTable { height: 1fr; min-height: 4; }
+    JobsPanel > DataTable { height: auto; max-height: 70%; }
     JobsPanel > #job-detail-scroll {
         height: auto; max-height: 9; border-top: solid $primary-darken-2; padding: 0 1;
     }
@@ -190,6 +190,9 @@ class JobsPanel(Vertical):
     def __init__(self, *, id: str | None = "jobs-panel") -> None:
         super().__init__(id=id)
         self._rows: set[int] = set()
+        self._shown: dict[int, list[Any]] = {}
+        self._detail_lines = -1
+        self._binding_state: Any = ()
 
     @property
     def manager(self) -> JobManager:
@@ -241,22 +244,27 @@ class JobsPanel(Vertical):
         key = str(job.id)
         cells = self._cells(job)
         if job.id in self._rows:
-            for (_label, column, _w), cell in zip(self.COLUMNS, cells, strict=True):
-                table.update_cell(key, column, cell)
+            before = self._shown.get(job.id, [])
+            for i, ((_label, column, _w), cell) in enumerate(zip(self.COLUMNS, cells, strict=True)):
+                if i >= len(before) or before[i] != cell:  # repaint only what changed
+                    table.update_cell(key, column, cell)
         else:
             table.add_row(*cells, key=key)
             self._rows.add(job.id)
+        self._shown[job.id] = cells
 
     def _remove(self, job_id: int) -> None:
         if job_id in self._rows:
             self.query_one(DataTable).remove_row(str(job_id))
             self._rows.discard(job_id)
+            self._shown.pop(job_id, None)
 
     def _sync_empty(self) -> None:
         empty = not self._rows
-        self.query_one("#jobs-empty").display = empty
-        self.query_one(DataTable).display = not empty
-        self.query_one("#job-detail-scroll").display = not empty
+        if self.query_one("#jobs-empty").display != empty:
+            self.query_one("#jobs-empty").display = empty
+            self.query_one(DataTable).display = not empty
+            self.query_one("#job-detail-scroll").display = not empty
         self._show_detail()
 
     def _tick(self) -> None:
@@ -313,10 +321,22 @@ class JobsPanel(Vertical):
         self._show_detail()
 
     def _show_detail(self) -> None:
+        """The highlighted job's details. Cheap when only numbers change: no relayout (same
+        number of lines) and no footer rebuild (same keys apply), which a progress update
+        at 10/s would otherwise pay for every time."""
         job = self.selected_job()
-        detail = self.query_one("#job-detail", Static)
-        detail.update(job_detail(job) if job else "")
-        self.refresh_bindings()
+        text = job_detail(job) if job else Text()
+        lines = len(text.plain.splitlines())
+        self.query_one("#job-detail", Static).update(text, layout=lines != self._detail_lines)
+        self._detail_lines = lines
+        keys = (
+            None
+            if job is None
+            else (job.id, job.state, job.retryable, bool(job.result_text), job.cancel_requested)
+        )
+        if keys != self._binding_state:
+            self._binding_state = keys
+            self.refresh_bindings()
 
     # -- actions
     def action_cancel_job(self) -> None:
@@ -435,6 +455,7 @@ class JobsScreen(BrowseScreen):
     def __init__(self, select: int | None = None) -> None:
         super().__init__()
         self._select = select
+        self._last_summary = ""
 
     def crumbs(self) -> list[str]:
         return ["jobs"]
@@ -459,9 +480,12 @@ class JobsScreen(BrowseScreen):
         for job in self.app.jobs.jobs:  # type: ignore[attr-defined]
             counts[job.state.value] = counts.get(job.state.value, 0) + 1
         parts = " · ".join(f"{n} {state}" for state, n in counts.items() if n) or "no jobs"
-        self.query_one("#jobs-title", Static).update(
-            Text.assemble((parts, "bold"), ("   escape: back (jobs keep running)", "dim"))
-        )
+        if parts != self._last_summary:  # one line, so no relayout either
+            self._last_summary = parts
+            self.query_one("#jobs-title", Static).update(
+                Text.assemble((parts, "bold"), ("   escape: back (jobs keep running)", "dim")),
+                layout=False,
+            )
 
     def action_back(self) -> None:
         self.app.pop_screen()
