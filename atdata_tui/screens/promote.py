@@ -243,12 +243,12 @@ class PromotePlanScreen(BrowseScreen):
             if backend.client.session is None:
                 self.post_message(PlansReady([], None, need_login=True))
                 return
+
+            def planned(i: int, _item: PlannedEntry) -> None:
+                self.post_message(PlanProgress(i + 1, len(self.entries)))
+
             items = plan_entries(
-                index,
-                backend,
-                self.entries,
-                cancel=lambda: worker.is_cancelled,
-                on_plan=lambda i, _item: self.post_message(PlanProgress(i + 1, len(self.entries))),
+                index, backend, self.entries, cancel=lambda: worker.is_cancelled, on_plan=planned
             )
         except NotLoggedInError as exc:
             self.post_message(PlansReady([], str(exc), need_login=True))

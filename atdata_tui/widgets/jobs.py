@@ -42,6 +42,7 @@ STATE_STYLE = {
     JobState.CANCELLED: ("■", "yellow"),
 }
 BAR_WIDTH = 16
+NARROW_BAR = 10
 #: Seconds quitting waits for cancelled jobs to clean up before it quits anyway.
 QUIT_WAIT = 10.0
 
@@ -186,6 +187,17 @@ class JobsPanel(Vertical):
         ("ETA", "eta", 6),
         ("result / error", "result", 0),
     )
+    #: Below this many columns (80x24 over SSH) the table drops "done" and narrows the rest;
+    #: the detail pane below still shows everything.
+    NARROW = 100
+    NARROW_COLUMNS = (
+        ("", "state", 1),
+        ("job", "job", 16),
+        ("progress", "progress", NARROW_BAR + 5),
+        ("rate", "rate", 7),
+        ("ETA", "eta", 5),
+        ("result / error", "result", 0),
+    )
 
     def __init__(self, *, id: str | None = "jobs-panel") -> None:
         super().__init__(id=id)
@@ -193,6 +205,7 @@ class JobsPanel(Vertical):
         self._shown: dict[int, list[Any]] = {}
         self._detail_lines = -1
         self._binding_state: Any = ()
+        self._columns = self.COLUMNS
 
     @property
     def manager(self) -> JobManager:
@@ -210,17 +223,34 @@ class JobsPanel(Vertical):
             yield Static(id="job-detail")
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        used = sum(w + 2 * table.cell_padding for _l, _k, w in self.COLUMNS)
-        rest = max(16, self.app.size.width - used - 4)
-        for label, key, width in self.COLUMNS:
-            table.add_column(label, key=key, width=width or rest)
+        self._build_table()
         self.manager.subscribe(self)
-        for job in self.manager.jobs:
-            self._upsert(job)
         self._sync_empty()
         self.set_interval(1.0, self._tick)
-        table.focus()
+        self.query_one(DataTable).focus()
+
+    def _build_table(self) -> None:
+        """(Re)create the columns for the terminal's width, then every row."""
+        table = self.query_one(DataTable)
+        width = self.app.size.width
+        self._columns = self.NARROW_COLUMNS if width < self.NARROW else self.COLUMNS
+        table.clear(columns=True)
+        self._rows.clear()
+        self._shown.clear()
+        used = sum(w + 2 * table.cell_padding for _l, _k, w in self._columns)
+        rest = max(12, width - used - 4)
+        for label, key, column_width in self._columns:
+            table.add_column(label, key=key, width=column_width or rest)
+        for job in self.manager.jobs:
+            self._upsert(job)
+
+    def on_resize(self) -> None:
+        narrow = self.app.size.width < self.NARROW
+        if narrow != (self._columns is self.NARROW_COLUMNS):
+            selected = self.selected_job()
+            self._build_table()
+            if selected is not None:
+                self.select_job(selected.id)
 
     def on_unmount(self) -> None:
         self.manager.unsubscribe(self)
@@ -229,15 +259,19 @@ class JobsPanel(Vertical):
     def _cells(self, job: Job) -> list[Any]:
         icon, style = STATE_STYLE[job.state]
         running = job.state is JobState.RUNNING
-        return [
-            Text(icon, style=style),
-            Text(job.title, no_wrap=True, overflow="ellipsis", end=""),
-            progress_bar(job),
-            Text(job_size(job), no_wrap=True, end=""),
-            Text(human_rate(job.progress, short=True) if running else "", no_wrap=True, end=""),
-            Text(human_duration(job.progress.eta) if running else "", end=""),
-            job_outcome(job),
-        ]
+        narrow = self._columns is self.NARROW_COLUMNS
+        cells: dict[str, Any] = {
+            "state": Text(icon, style=style),
+            "job": Text(job.title, no_wrap=True, overflow="ellipsis", end=""),
+            "progress": progress_bar(job, NARROW_BAR if narrow else BAR_WIDTH),
+            "size": Text(job_size(job), no_wrap=True, end=""),
+            "rate": Text(
+                human_rate(job.progress, short=True) if running else "", no_wrap=True, end=""
+            ),
+            "eta": Text(human_duration(job.progress.eta) if running else "", end=""),
+            "result": job_outcome(job),
+        }
+        return [cells[key] for _label, key, _w in self._columns]
 
     def _upsert(self, job: Job) -> None:
         table = self.query_one(DataTable)
@@ -245,7 +279,9 @@ class JobsPanel(Vertical):
         cells = self._cells(job)
         if job.id in self._rows:
             before = self._shown.get(job.id, [])
-            for i, ((_label, column, _w), cell) in enumerate(zip(self.COLUMNS, cells, strict=True)):
+            for i, ((_label, column, _w), cell) in enumerate(
+                zip(self._columns, cells, strict=True)
+            ):
                 if i >= len(before) or before[i] != cell:  # repaint only what changed
                     table.update_cell(key, column, cell)
         else:
