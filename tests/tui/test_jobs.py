@@ -224,6 +224,27 @@ async def test_jobs_panel_keys_cancel_retry_copy_details(app: AtdataApp) -> None
         assert not isinstance(app.screen, JobsScreen)
 
 
+async def test_jobs_table_fits_80_columns(app: AtdataApp) -> None:
+    """Over SSH at 80x24 the table drops a column instead of scrolling sideways."""
+    async with app.run_test(size=(80, 24)) as pilot:
+        gate = threading.Event()
+        job = app.jobs.submit("write", "write a-rather-long-dataset-name", gated(gate))
+        await until(pilot, lambda: job.state is JobState.RUNNING)
+        await pilot.press("J")
+        await pilot.pause(0.2)
+        table = app.screen.query_one(JobsPanel).query_one(DataTable)
+        assert [c.label.plain for c in table.columns.values()][1:] == [
+            "job",
+            "progress",
+            "rate",
+            "ETA",
+            "result / error",
+        ]
+        assert table.virtual_size.width <= table.size.width
+        gate.set()
+        await app.jobs.wait(job.id)
+
+
 async def test_quitting_with_a_job_running_asks_first(app: AtdataApp) -> None:
     async with app.run_test() as pilot:
         job = app.jobs.submit("write", "write long", gated(threading.Event()))
