@@ -105,6 +105,8 @@ class Job:
     retryable: bool = True
     #: Free-form lines the job logged (resumed steps, skipped rows), shown in the details.
     log: list[str] = field(default_factory=list)
+    #: Progress messages posted by the throttle (not counting forced or state-change ones).
+    progress_posts: int = 0
     on_done: Callable[[Job], None] | None = field(default=None, repr=False)
     _manager: JobManager | None = field(default=None, repr=False)
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -186,9 +188,11 @@ class JobContext:
         self._manager._progress(
             self.job, done, total, unit=unit, samples=samples, nbytes=bytes, detail=detail
         )
-        now = self._manager.clock()
+        now = time.monotonic()
         if force or now - self._last_post >= 1.0 / MAX_UPDATES_PER_S:
             self._last_post = now
+            if not force:
+                self.job.progress_posts += 1
             self._manager._notify(self.job.id)
 
     def log(self, line: str) -> None:

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from atdata_tui.jobs import MAX_UPDATES_PER_S
 from benchmarks.common import Row, make_row
 
 TARGET_STALL_MS = 50.0
@@ -123,9 +124,12 @@ async def _in_app(root: Path, source_path: Path, *, on_loop: bool) -> dict[str, 
             seconds = time.perf_counter() - t0
             if job.error:
                 raise RuntimeError(job.error)
+            posts = job.progress_posts
             await pilot.pause(0.2)
         probe.stop()
         handled = len(seen)
+        if on_loop:
+            posts = 0
     index.close()
     return {
         "seconds": seconds,
@@ -133,6 +137,7 @@ async def _in_app(root: Path, source_path: Path, *, on_loop: bool) -> dict[str, 
         "p99_ms": probe.p99_ms,
         "ticks": len(probe.lateness),
         "handled": handled,
+        "posts": posts,
         "idle_max_ms": idle.max_ms,
         "idle_p99_ms": idle.p99_ms,
     }
@@ -168,7 +173,7 @@ def run(quick: bool) -> list[Row]:
             os.environ["ATDATA_TUI_HOME"] = old_home
         shutil.rmtree(root, ignore_errors=True)
     label = f"{n // 1000}k-sample write"
-    per_s = job["handled"] / job["seconds"] if job["seconds"] else None
+    per_s = job["posts"] / job["seconds"] if job["seconds"] else None
     return [
         make_row(
             f"longest event-loop stall during a {label} job",
@@ -186,15 +191,15 @@ def run(quick: bool) -> list[Row]:
             ),
         ),
         make_row(
-            f"progress repaints per second during a {label} job",
+            f"progress messages per second during a {label} job",
             per_s,
             "msgs/s",
-            target=10.0 + 0.5,
+            target=float(MAX_UPDATES_PER_S),
             lower_is_better=True,
             note=(
-                f"{job['handled']} JobUpdated handled by the panel in {job['seconds']:.1f} s "
-                "(≤10/s per job, collapsed in the queue; the count includes the queued, running "
-                "and done state changes)"
+                f"{job['posts']} throttled progress posts in {job['seconds']:.1f} s; the panel "
+                f"handled {job['handled']} JobUpdated in all (with state changes and the first "
+                "and last report; bursts collapse in the queue)"
             ),
         ),
         make_row(
