@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from . import schema as schema_mod
-from .errors import AtdataError, SampleError
+from .errors import AtdataError, CancelledError, SampleError
 from .samples import FieldType, PackableSample, decode_ndarray, looks_like_ndarray, unpack_map
 
 if TYPE_CHECKING:
@@ -552,24 +552,35 @@ class ImportSource:
         return plan.cls(**kwargs)
 
     # -- streaming
-    def samples(self, schema: ImportSchema | None = None) -> Iterator[Any]:
+    def samples(
+        self,
+        schema: ImportSchema | None = None,
+        *,
+        cancel: Callable[[], bool] | None = None,
+    ) -> Iterator[Any]:
         """Samples of ``schema`` (default: this source's, as edited), converted and checked.
 
         Yields typed samples; an unedited tar copy yields ``(key, msgpack bytes)`` pairs instead,
-        so the shards are copied byte for byte with their keys.
+        so the shards are copied byte for byte with their keys. ``cancel()`` is checked between
+        samples (every image, every few hundred rows) and raises ``CancelledError``, so a slow
+        source (large images) stops promptly.
         """
         schema = schema or self.schema
         self.skipped = 0
         self.problems = []
         if self.kind == "jsonl":
-            return self._jsonl(_compile(schema))
-        if self.kind == "csv":
-            return self._csv(_compile(schema))
-        if self.kind == "images":
-            return self._images(_compile(schema))
-        if not schema.edited and self._tar_msgpack_only:
-            return self._tar_passthrough()
-        return self._tar(_compile(schema))
+            stream: Iterator[Any] = self._jsonl(_compile(schema))
+        elif self.kind == "csv":
+            stream = self._csv(_compile(schema))
+        elif self.kind == "images":
+            stream = self._images(_compile(schema))
+        elif not schema.edited and self._tar_msgpack_only:
+            stream = self._tar_passthrough()
+        else:
+            stream = self._tar(_compile(schema))
+        if cancel is None:
+            return stream
+        return _cancellable(stream, cancel, every=1 if self.kind == "images" else 256)
 
     def _jsonl(self, plan: _Plan) -> Iterator[PackableSample]:
         with _open_text(self.path) as f:
@@ -648,6 +659,13 @@ class ImportSource:
             if sample is not None:
                 sample.__key__ = raw.key
                 yield sample
+
+
+def _cancellable(stream: Iterator[Any], cancel: Callable[[], bool], every: int) -> Iterator[Any]:
+    for i, item in enumerate(stream):
+        if i % every == 0 and cancel():
+            raise CancelledError("the import was cancelled; nothing was kept")
+        yield item
 
 
 def _open_text(path: str, newline: str | None = None) -> Any:
@@ -1030,7 +1048,7 @@ def import_into(
     schema_ref = index.publish_schema(cls)
     metadata: dict[str, Any] = {"source": {"kind": source.kind, "path": source.path}}
     entry = index.write(
-        source.samples(),
+        source.samples(cancel=cancel),
         name=full_name or name,
         schema_ref=schema_ref,
         description=description,

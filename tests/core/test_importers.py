@@ -349,3 +349,29 @@ def test_progress_reports_and_metadata(tmp_path: Path, index: Index) -> None:
     assert entry.metadata["import_skipped"] == 1
     assert entry.metadata["source"]["kind"] == "jsonl"
     assert index.resolve_entry("p").description == "three k"
+
+
+def test_cancel_is_checked_between_images(tmp_path: Path, index: Index) -> None:
+    """Slow sources stop at the next sample, not after Index.write's next 256."""
+    from PIL import Image
+
+    root = tmp_path / "many"
+    (root / "a").mkdir(parents=True)
+    for i in range(40):
+        Image.new("RGB", (3, 3), (i, i, i)).save(root / "a" / f"{i:02d}.png")
+    src = open_source(root)
+    produced = []
+    calls = {"n": 0}
+
+    def cancel() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 5
+
+    with pytest.raises(CancelledError):
+        for sample in src.samples(cancel=cancel):
+            produced.append(sample)
+    assert len(produced) == 5
+    with pytest.raises(CancelledError):
+        import_into(index, open_source(root), name="stopped", cancel=lambda: True)
+    assert index.count_entries() == 0
+    assert [f for _d, _s, files in os.walk(index.data_store.root) for f in files] == []
