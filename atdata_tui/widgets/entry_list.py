@@ -74,8 +74,16 @@ class EntryList(ForwardWorkerErrors, ScrollView, can_focus=True):
         scrollbar-size-vertical: 1;
     }
     EntryList > .entry-list--header { text-style: bold; color: $text-accent; }
-    EntryList > .entry-list--cursor { background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold reverse; }
-    EntryList:focus > .entry-list--cursor { text-style: bold; }
+    EntryList > .entry-list--cursor {
+        background: $block-cursor-blurred-background;
+        color: $block-cursor-blurred-foreground;
+        text-style: $block-cursor-blurred-text-style;
+    }
+    EntryList:focus > .entry-list--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: $block-cursor-text-style;
+    }
     EntryList > .entry-list--placeholder { color: $text-muted; text-style: dim; }
     EntryList > .entry-list--marked { color: $text-warning; text-style: bold; }
     EntryList > .entry-list--error { color: $text-error; }
