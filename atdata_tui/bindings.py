@@ -47,6 +47,7 @@ KEYS: dict[str, KeySpec] = {
     "filter": KeySpec("slash", "Filter", "Filter entries by name as you type"),
     "open-entry": KeySpec("enter", "Open", "Show the entry's details"),
     "preview": KeySpec("v", "Preview", "Preview the entry's samples"),
+    "open-preview": KeySpec("enter", "Preview", "Preview the samples (on the entry's details)"),
     "mark": KeySpec("space", "Mark", "Mark or unmark the entry (for promote)"),
     "promote": KeySpec("p", "Promote", "Publish the marked entries to the AT Protocol network"),
     "new-dataset": KeySpec("n", "New", "Write a new dataset"),

@@ -62,7 +62,7 @@ class EntryDetailScreen(BrowseScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("preview", "preview"),
-        Binding("enter", "preview", "Preview", show=False, id="open-preview"),
+        bind("open-preview", "preview", show=False),
         bind("copy-ref", "copy_ref"),
         bind("copy-cid", "copy_cid"),
         bind("verify", "verify"),

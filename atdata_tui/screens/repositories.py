@@ -35,7 +35,8 @@ class RepositoriesScreen(BrowseScreen):
     """Repositories: local, each named repository, and the atmosphere (logged in or --handle)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        bind("open-repo", "open_repo"),
+        # priority: the table would otherwise take enter (and hide "Open" from footer and help)
+        bind("open-repo", "open_repo", priority=True),
         bind("open-schemas", "open_schemas"),
         bind("refresh", "refresh"),
         bind("create-demo", "create_demo"),
@@ -204,6 +205,9 @@ class RepositoriesScreen(BrowseScreen):
         self.action_open_repo()
 
     def action_open_repo(self) -> None:
+        if isinstance(self.focused, Button):  # enter on the "Create demo datasets" button
+            self.focused.press()
+            return
         row = self._highlighted()
         if row is not None:
             self.atdata.open_entries(row.name)

@@ -587,3 +587,20 @@ async def test_named_repositories_and_s3_store_from_the_config(
         await pilot.pause()
         assert app.is_running
         app.index.close()
+
+
+async def test_the_demo_button_works_from_the_keyboard(empty_index: Index) -> None:
+    from textual.widgets import Button
+
+    app = AtdataApp(empty_index)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "This index is empty" in screen_text(app)
+        await pilot.press("tab")
+        assert isinstance(app.focused, Button)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.local_entries == 5, what="demo datasets")
+        await pilot.press("shift+tab")  # back on the table (the button is gone)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, EntriesScreen)
