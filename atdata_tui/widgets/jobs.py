@@ -206,6 +206,7 @@ class JobsPanel(Vertical):
         self._detail_lines = -1
         self._binding_state: Any = ()
         self._columns = self.COLUMNS
+        self._empty_shown: bool | None = None
 
     @property
     def manager(self) -> JobManager:
@@ -297,7 +298,8 @@ class JobsPanel(Vertical):
 
     def _sync_empty(self) -> None:
         empty = not self._rows
-        if self.query_one("#jobs-empty").display != empty:
+        if empty != self._empty_shown:  # only touch the layout when it changes
+            self._empty_shown = empty
             self.query_one("#jobs-empty").display = empty
             self.query_one(DataTable).display = not empty
             self.query_one("#job-detail-scroll").display = not empty

@@ -67,6 +67,9 @@ async def settle(pilot) -> None:
 def test_login_modal(snap_compare, app: AtdataApp) -> None:
     async def run_before(pilot) -> None:
         await settle(pilot)
+        # Over the (empty) jobs screen, so the snapshot is about this modal, not the first screen.
+        app.push_screen(JobsScreen())
+        await settle(pilot)
         app.action_login()
         await pilot.pause(0.2)
         await settle(pilot)
