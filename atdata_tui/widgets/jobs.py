@@ -1,8 +1,9 @@
 """The jobs panel: a task manager for writes, promotions and logins.
 
-One table row per job (state, kind, title, a progress bar, rate, ETA, result or error) and a detail
-pane for the highlighted job (full error text, the ``at://`` URI, the job's log). Keys: ``c``/``x``
-cancel, ``r`` retry a failed or cancelled job, ``y`` copy the result, ``enter`` details.
+One table row per job (state, title, a progress bar, amount done, rate, ETA, result or error) and a
+detail pane for the highlighted job (full error text, the ``at://`` URI, the job's log). Keys:
+``c``/``x`` cancel, ``r`` retry a failed or cancelled job, ``y`` copy the result, ``enter``
+details, ``delete`` forgets the finished ones.
 Rows are updated in place from ``JobUpdated`` messages (already throttled and collapsed by the
 manager), so a running write repaints at most ten times a second.
 """
@@ -175,6 +176,7 @@ class JobsPanel(Vertical):
         Binding("r", "retry_job", "Retry", id="job-retry"),
         Binding("y", "copy_result", "Copy URI", id="job-copy"),
         Binding("enter", "job_details", "Details", id="job-details", show=False),
+        Binding("delete", "clear_finished", "Clear finished", id="jobs-clear", show=False),
     ]
 
     #: (label, key, width); the result column takes what is left of the terminal's width.
@@ -402,6 +404,10 @@ class JobsPanel(Vertical):
             return
         self.app.copy_to_clipboard(job.result_text)
         self.notify(f"Copied {job.result_text}", timeout=3)
+
+    def action_clear_finished(self) -> None:
+        removed = self.manager.clear_finished()
+        self.notify(f"Cleared {removed} finished job{'s' if removed != 1 else ''}", timeout=3)
 
     @on(DataTable.RowSelected)
     def _selected(self, _event: DataTable.RowSelected) -> None:

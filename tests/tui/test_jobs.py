@@ -300,3 +300,19 @@ def test_job_context_outside_a_worker_checks_its_own_flag() -> None:
     job._cancel.set()
     with pytest.raises(CancelledError):
         ctx.check()
+
+
+async def test_clear_finished_jobs(app: AtdataApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        gate = threading.Event()
+        running = app.jobs.submit("write", "write keep", gated(gate))
+        done = app.jobs.submit("write", "write gone", lambda ctx: "ok")
+        await app.jobs.wait(done.id)
+        await pilot.press("J")
+        await pilot.pause(0.1)
+        await pilot.press("delete")
+        await pilot.pause(0.1)
+        assert [j.title for j in app.jobs.jobs] == ["write keep"]
+        assert app.screen.query_one(JobsPanel).query_one(DataTable).row_count == 1
+        gate.set()
+        await app.jobs.wait(running.id)
