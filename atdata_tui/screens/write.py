@@ -162,6 +162,7 @@ class NewDatasetScreen(BrowseScreen):
         self._name_touched = False
         self._inspect_timer: Any = None
         self._inspected_request: tuple[Any, ...] | None = None
+        self._pending: Any = None  # the WriteRequest whose name is being checked
 
     def crumbs(self) -> list[str]:
         return ["new dataset"]
@@ -572,6 +573,8 @@ class NewDatasetScreen(BrowseScreen):
         if message.error is not None:
             self.query_one("#name-status", Static).update(Text(message.error, style="red"))
             self.query_one("#dataset-name", Input).focus()
+            return
+        if self._pending is None or self.source is None:
             return
         job = start_write_job(self.app, self.source, self._pending)
         from ..widgets.jobs import JobsScreen

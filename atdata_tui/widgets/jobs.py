@@ -180,7 +180,7 @@ class JobsPanel(Vertical):
     ]
 
     #: (label, key, width); the result column takes what is left of the terminal's width.
-    COLUMNS = (
+    COLUMNS: tuple[tuple[str, str, int], ...] = (
         ("", "state", 1),
         ("job", "job", 22),
         ("progress", "progress", BAR_WIDTH + 5),
@@ -192,7 +192,7 @@ class JobsPanel(Vertical):
     #: Below this many columns (80x24 over SSH) the table drops "done" and narrows the rest;
     #: the detail pane below still shows everything.
     NARROW = 100
-    NARROW_COLUMNS = (
+    NARROW_COLUMNS: tuple[tuple[str, str, int], ...] = (
         ("", "state", 1),
         ("job", "job", 16),
         ("progress", "progress", NARROW_BAR + 5),
@@ -207,7 +207,7 @@ class JobsPanel(Vertical):
         self._shown: dict[int, list[Any]] = {}
         self._detail_lines = -1
         self._binding_state: Any = ()
-        self._columns = self.COLUMNS
+        self._columns: tuple[tuple[str, str, int], ...] = self.COLUMNS
         self._empty_shown: bool | None = None
 
     @property
