@@ -194,7 +194,7 @@ def _run_login(args: argparse.Namespace, ctx: CliContext) -> int:
 
     from atdata_core.config import session_path
 
-    from .workers.login import login
+    from .workers.login import login, pds_from_did_document
 
     password = os.environ.get(PASSWORD_ENV)
     if not password:
@@ -205,7 +205,11 @@ def _run_login(args: argparse.Namespace, ctx: CliContext) -> int:
             )
             return 2
         password = getpass.getpass(f"App password for {args.handle}: ")
-    info = login(_backend(ctx).client, args.handle, password, pds=args.pds)
+    client = _backend(ctx).client
+    pds = args.pds
+    if pds is None and "@" not in args.handle.lstrip("@"):
+        pds = pds_from_did_document(client, args.handle)  # "unknown handle" rather than 401
+    info = login(client, args.handle, password, pds=pds)
     del password
     print(
         f"logged in as @{info.handle} ({info.did}) at {info.pds}; session saved to {session_path()}"

@@ -192,6 +192,8 @@ async def test_cli_login_logout(home: Path, pds_account, monkeypatch, capsys) ->
     assert cli_main(["login", pds_account.handle]) == 1
     assert "wrong handle or app password" in capsys.readouterr().err
     monkeypatch.setenv("ATDATA_APP_PASSWORD", pds_account.password)
+    assert cli_main(["login", "nobody-at-all.test"]) == 1
+    assert "unknown handle" in capsys.readouterr().err
     assert cli_main(["login", pds_account.handle]) == 0
     out = capsys.readouterr().out
     assert f"@{pds_account.handle}" in out and pds_account.password not in out
