@@ -271,6 +271,14 @@ class EntriesScreen(BrowseScreen):
         if self.entry_list.name_filter:
             out.append(Command("Clear filter", "List every entry again", self.clear_filter))
         if self.entry_list.marked:
+            n = len(self.entry_list.marked)
+            out.append(
+                Command(
+                    f"Promote {n} marked entr{'y' if n == 1 else 'ies'}",
+                    "Publish them to the AT Protocol network (see the plan first)",
+                    self.action_promote,
+                )
+            )
             out.append(Command("Clear marks", "Unmark every entry", self.entry_list.clear_marks))
         if self.repo != ATMOSPHERE:
             out.append(

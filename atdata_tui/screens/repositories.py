@@ -71,8 +71,16 @@ class RepositoriesScreen(BrowseScreen):
         table.display = False
         self.query_one("#empty-panel").display = False
         self.watch(self.app, "index_state", self._on_index_state, init=True)
-        self.watch(self.app, "session_handle", self._update_hint, init=False)
+        self.watch(self.app, "session_handle", self._session_changed, init=False)
         self.call_after_refresh(self.atdata.timings.mark, "first_paint")
+
+    def _session_changed(self, _handle: object = None) -> None:
+        """Logged in or out: the atmosphere row comes or goes."""
+        self._update_hint()
+        if self.atdata.index_state == "open":
+            self.counted = False
+            self.show_rows(self._uncounted_rows())
+            self.load()
 
     def _update_hint(self, _value: object = None) -> None:
         if self.atdata.index_state != "open":

@@ -166,6 +166,10 @@ async def test_palette_offers_commands_that_fit_the_state(
         app.session_handle = "alice.test"
         titles = [c.title for c in app.app_commands()]
         assert "Log out" in titles and "Log in" not in titles
+        app.session_handle = None  # (alice.test does not exist: counting her would fail)
+        await settle(pilot)
+        if isinstance(app.screen, ErrorScreen):
+            await pilot.press("escape")
         # run one through the real palette
         await pilot.press("ctrl+p")
         await pilot.pause()
@@ -604,3 +608,20 @@ async def test_the_demo_button_works_from_the_keyboard(empty_index: Index) -> No
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, EntriesScreen)
+
+
+async def test_login_adds_the_atmosphere_repository(demo_index: Index) -> None:
+    from atdata_tui.messages import SessionChanged
+
+    app = AtdataApp(demo_index)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RepositoriesScreen)
+        assert [r.name for r in screen.rows] == ["local"]
+        app.post_message(SessionChanged("alice.test"))
+        await wait_for(pilot, lambda: len(screen.rows) == 2, what="the atmosphere row")
+        assert screen.rows[1].label == "@alice.test"
+        assert "@alice.test" in screen_text(app)
+        app.post_message(SessionChanged(None))
+        await wait_for(pilot, lambda: len(screen.rows) == 1, what="logged out")
