@@ -325,7 +325,7 @@ class AtdataApp(App[None]):
         self.index_state = "open"
         self.timings.mark("index_opened")
         for problem in problems:
-            self.report_error("A repository could not be opened", problem)
+            self.report_error("Not everything in the configuration could be used", problem)
         if self.demo_requested:
             self.demo_requested = False
             self.create_demo()

@@ -625,3 +625,19 @@ async def test_login_adds_the_atmosphere_repository(demo_index: Index) -> None:
         assert "@alice.test" in screen_text(app)
         app.post_message(SessionChanged(None))
         await wait_for(pilot, lambda: len(screen.rows) == 1, what="logged out")
+
+
+async def test_a_broken_config_is_reported_and_the_index_still_opens(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[repos.x]\nunknown_key = 1\n")
+    options = IndexOptions(index_path=str(tmp_path / "i" / "index.db"), config_path=str(config))
+    app = AtdataApp(options=options)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen), what="error modal")
+        assert "the config was not used" in screen_text(app)
+        assert "unknown keys" in screen_text(app)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.index_state == "open"
+        assert app.index is not None
+        app.index.close()
