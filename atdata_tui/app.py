@@ -274,10 +274,7 @@ class AtdataApp(App[None]):
             if exc.name not in ("atdata_tui.jobs", __package__ + ".jobs"):
                 raise
             return
-        try:
-            self.jobs = JobManager(self)
-        except TypeError:
-            self.jobs = JobManager()
+        self.jobs = JobManager(self)
         running = getattr(self.jobs, "running_count", None)
         if isinstance(running, int):
             self.running_jobs = running

@@ -43,6 +43,8 @@ class EntriesScreen(BrowseScreen):
         bind("create-demo", "create_demo", show=False),
     ]
 
+    repo: str
+
     def __init__(self, repo: str = LOCAL, *, label: str | None = None) -> None:
         super().__init__()
         self.repo = repo

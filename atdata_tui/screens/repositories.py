@@ -9,6 +9,7 @@ others stay usable. On an empty local index it offers to create the demo dataset
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import ClassVar
 
 from rich.text import Text
@@ -257,7 +258,7 @@ class RepositoriesScreen(BrowseScreen):
             Command(
                 f"Open repository {row.label}",
                 f"Browse the entries of {row.label} ({row.backend})",
-                lambda name=row.name: self.atdata.open_entries(name),
+                partial(self.atdata.open_entries, row.name),
             )
             for row in self.rows
         ]
@@ -265,7 +266,7 @@ class RepositoriesScreen(BrowseScreen):
             Command(
                 f"Open schemas of {row.label}",
                 "Schema names, versions, fields and diffs",
-                lambda name=row.name: self.atdata.open_schemas(name),
+                partial(self.atdata.open_schemas, row.name),
             )
             for row in self.rows
             if row.name != ATMOSPHERE

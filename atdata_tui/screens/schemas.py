@@ -43,6 +43,8 @@ class SchemasScreen(BrowseScreen):
         bind("copy-ref", "copy_ref"),
     ]
 
+    repo: str
+
     def __init__(self, repo: str = LOCAL) -> None:
         super().__init__()
         self.repo = repo

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -322,7 +323,7 @@ def atmosphere_page(
     kwargs: dict[str, Any] = {"offset": offset, "limit": limit, "name_filter": name_filter}
     if handle:
         try:
-            params = inspect.signature(backend.page_entries).parameters
+            params: Mapping[str, Any] = inspect.signature(backend.page_entries).parameters
         except (TypeError, ValueError):
             params = {}
         for name in ("actor", "handle"):
