@@ -270,7 +270,7 @@ def unpack_map(data: bytes | memoryview) -> dict[str, Any]:
         value = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except msgpack.ExtraData:
         raise NotMsgpackError("member holds more than one msgpack value") from None
-    except (ValueError, msgpack.UnpackException, RecursionError) as exc:
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:
         raise NotMsgpackError(f"not valid msgpack ({type(exc).__name__}: {exc})") from None
     if not isinstance(value, dict):
         raise NotMsgpackError(f"msgpack value is a {type(value).__name__}, not a map")
