@@ -17,23 +17,15 @@ from atdata_core.index import Index
 from atdata_tui.app import AtdataApp
 
 from .conftest import settle, wait_for
+from .test_snapshots_browse import BrowseSnapshots  # same snapshot folder layout
 
 FIXED = Path("/tmp/atdata-tui-snapshots-big")
 SIZE = (120, 36)
 
 
-class TourSnapshots(pytest_textual_snapshot.SVGImageExtension):
-    """Keep this module's SVGs beside the browse snapshots."""
-
-    @classmethod
-    def dirname(cls, *, test_location: Any) -> str:
-        base = Path(test_location.filepath).parent / "snapshots" / "__snapshots__"
-        return str(base / test_location.basename)
-
-
 @pytest.fixture(autouse=True)
 def _snapshot_dir(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pytest_textual_snapshot, "SVGImageExtension", TourSnapshots)
+    monkeypatch.setattr(pytest_textual_snapshot, "SVGImageExtension", BrowseSnapshots)
 
 
 @pytest.fixture
