@@ -41,7 +41,7 @@ from ..errors import (
     RecordError,
     SchemaError,
 )
-from ..index.entries import IndexEntry
+from ..index.entries import MANAGED_METADATA_KEYS, IndexEntry
 from ..refs import validate_dataset_name
 from ..samples import DictSample
 from .blobs import PDSBlobStore, blob_cid, file_sha256, too_large_message
@@ -63,23 +63,7 @@ from .records import (
 Action = Literal["create", "exists", "update"]
 
 #: Local metadata keys that describe the local copy (paths, sizes): not copied into the record.
-_LOCAL_KEYS = frozenset(
-    {
-        "samples",
-        "shards",
-        "bytes",
-        "checksums",
-        "shard_bytes",
-        "shard_samples",
-        "manifests",
-        "description",
-        "tags",
-        "license",
-        "atproto",
-        "record_metadata",
-        "content_metadata",
-    }
-)
+_LOCAL_KEYS = MANAGED_METADATA_KEYS | {"record_metadata", "content_metadata"}
 _B32_SORTABLE = "234567abcdefghijklmnopqrstuvwxyz"
 _RKEY_UNSAFE = re.compile(r"[^A-Za-z0-9._:~-]")
 

@@ -39,6 +39,25 @@ def unpack_metadata(data: bytes | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else {"_value": value}
 
 
+#: Metadata keys the index itself writes and reads back through ``IndexEntry`` properties (sizes,
+#: checksums, descriptive fields, promotion state); everything else in metadata is the user's.
+MANAGED_METADATA_KEYS = frozenset(
+    {
+        "samples",
+        "shards",
+        "bytes",
+        "checksums",
+        "shard_bytes",
+        "shard_samples",
+        "manifests",
+        "description",
+        "tags",
+        "license",
+        "atproto",
+    }
+)
+
+
 @dataclass
 class IndexEntry:
     """One dataset: a schema, the shard URLs, and metadata (sizes, checksums, promotion state).

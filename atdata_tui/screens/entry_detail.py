@@ -26,19 +26,6 @@ if TYPE_CHECKING:
 
 #: Shards listed at most (an entry may have tens of thousands); the rest is counted, not hidden.
 MAX_SHARDS_SHOWN = 500
-_SHOWN_ELSEWHERE = {
-    "samples",
-    "shards",
-    "bytes",
-    "checksums",
-    "shard_bytes",
-    "shard_samples",
-    "manifests",
-    "description",
-    "tags",
-    "license",
-    "atproto",
-}
 
 
 class DetailScroll(VerticalScroll, can_focus=True):
@@ -130,8 +117,10 @@ class EntryDetailScreen(BrowseScreen):
             table.add_row("License", Text(str(e.license)))
         if e.legacy_uuid:
             table.add_row("Legacy UUID", Text(e.legacy_uuid))
+        from atdata_core.index.entries import MANAGED_METADATA_KEYS  # loaded after first paint
+
         for key, value in sorted((e.metadata or {}).items(), key=lambda kv: str(kv[0])):
-            if key not in _SHOWN_ELSEWHERE:
+            if key not in MANAGED_METADATA_KEYS:  # those have rows of their own
                 table.add_row(Text(str(key)), Text(_short_value(value)))
         if self.verifying:
             table.add_row("Checksums", Text("verifying…", style="dim"))
