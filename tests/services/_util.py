@@ -167,6 +167,30 @@ def unregister(handle) -> None:
     _live.discard(handle)
 
 
+class ManagedService:
+    """What every test server shares: ``close()`` for good (processes, registry, temp dir), and
+    use as a context manager. Subclasses provide ``start()``, ``stop()`` and ``workdir``."""
+
+    workdir: Path
+
+    def start(self):  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def stop(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.stop()
+        unregister(self)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 @atexit.register
 def _close_all() -> None:
     for handle in list(_live):

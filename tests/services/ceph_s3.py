@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import shutil
 import subprocess
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from ._util import (
     HOST,
+    ManagedService,
     ServiceError,
     free_port,
     log_tail,
@@ -29,7 +29,6 @@ from ._util import (
     run,
     spawn,
     stop_process,
-    unregister,
     wait_until,
 )
 
@@ -39,7 +38,7 @@ REGION = "us-east-1"
 RGW_NAME = "client.rgw.a"
 
 
-class CephS3Server:
+class CephS3Server(ManagedService):
     """One mon, one memstore OSD, one radosgw; an S3 user with a known key pair."""
 
     def __init__(
@@ -173,17 +172,6 @@ class CephS3Server:
         for attr in ("rgw", "osd", "mon"):
             stop_process(getattr(self, attr), timeout=20)
             setattr(self, attr, None)
-
-    def close(self) -> None:
-        self.stop()
-        unregister(self)
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> CephS3Server:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"CephS3Server(endpoint_url={self.endpoint_url!r}, running={self.running})"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -24,13 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ._util import (
+    ManagedService,
     ServiceError,
     free_port,
     log_tail,
     register,
     spawn,
     stop_process,
-    unregister,
     wait_until,
 )
 
@@ -53,7 +52,7 @@ def default_node_modules() -> Path:
     return cache_root() / f"pds-{sha}" / "node_modules"
 
 
-class PdsServer:
+class PdsServer(ManagedService):
     """A PLC + PDS pair. `url` is the PDS (`http://localhost:P`), `plc_url` the PLC."""
 
     def __init__(
@@ -194,17 +193,11 @@ class PdsServer:
         return self
 
     def close(self) -> None:
-        stop_process(self.pds_proc, timeout=15)
+        """Stop the PDS, then the PLC (which ``stop()`` keeps for restarts), then clean up."""
+        self.stop()
         stop_process(self.plc_proc, timeout=15)
-        self.pds_proc = self.plc_proc = None
-        unregister(self)
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> PdsServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        self.plc_proc = None
+        super().close()
 
     def __repr__(self) -> str:
         return f"PdsServer(url={self.url!r}, plc_url={self.plc_url!r}, running={self.running})"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ._util import (
     HOST,
+    ManagedService,
     ServiceError,
     free_port,
     need_binary,
@@ -25,14 +26,13 @@ from ._util import (
     run,
     spawn,
     stop_process,
-    unregister,
     wait_until,
 )
 
 PG_DIRS = ("/usr/lib/postgresql/*/bin", "/usr/local/pgsql/bin")
 
 
-class PostgresServer:
+class PostgresServer(ManagedService):
     """`postgres` in the foreground with fsync off; trust auth for user `postgres`."""
 
     def __init__(self, port: int | None = None) -> None:
@@ -169,17 +169,6 @@ class PostgresServer:
         """Stop and start again on the same port and data dir (data survives)."""
         self.stop()
         return self.start()
-
-    def close(self) -> None:
-        self.stop()
-        unregister(self)
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> PostgresServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"PostgresServer(dsn={self.dsn!r}, running={self.running})"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -11,13 +10,13 @@ from pathlib import Path
 
 from ._util import (
     HOST,
+    ManagedService,
     ServiceError,
     free_port,
     need_binary,
     register,
     spawn,
     stop_process,
-    unregister,
     wait_until,
 )
 
@@ -28,7 +27,7 @@ def _ping(port: int) -> bool:
         return s.recv(64).startswith(b"+PONG")
 
 
-class RedisServer:
+class RedisServer(ManagedService):
     """`redis-server` in the foreground: no persistence, `databases` logical DBs.
 
     >>> with RedisServer() as r:
@@ -106,17 +105,6 @@ class RedisServer:
         """Stop and start again on the same port (for fault tests)."""
         self.stop()
         return self.start()
-
-    def close(self) -> None:
-        self.stop()
-        unregister(self)
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"RedisServer(url={self.url!r}, running={self.running})"
