@@ -419,7 +419,8 @@ class Dataset(Generic[T]):
         # The hot loop of every read, flat on purpose: decode_sample's work inlined (same
         # errors, same keys), over lists of msgpack members as the parser verifies them, with no
         # generator in between (each would cost a resume per sample).
-        decode = self._decode_type.from_bytes
+        bytes_decoder = getattr(self._decode_type, "bytes_decoder", None)
+        decode = bytes_decoder() if bytes_decoder else self._decode_type.from_bytes
         transforms = self._transforms
         skip = self.on_error == "skip"
         verify = self.verify_checksums

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
-import operator
+import keyword
 import struct
 import threading
 import time
@@ -386,51 +386,114 @@ def _check_map(v: Any, name: str) -> Any:
 class _Codec:
     """Compiled encoders/decoders of one sample class."""
 
+    cls: type
     fields: list[FieldSpec]
     encoders: list[tuple[str, Encoder | None]]
     decoders: list[tuple[str, Decoder | None, bool]]  # name, decoder, required
-    #: The decode hot path: name, exact type (primitives: values of exactly this type need no
-    #: check), decoder, required, nullable. ``from_data`` runs once per sample read, so a
-    #: primitive of the right type costs one ``type() is`` test instead of a function call.
+    #: The general decode path: name, exact type (primitives: values of exactly this type need
+    #: no check), decoder, required, nullable.
     plan: list[tuple[str, type | None, Decoder | None, bool, bool]]
-    #: The fast path, for maps that hold exactly the declared fields with exactly the stored
-    #: types (what our writer and atdata's produce): one C-level ``itemgetter`` for the values,
-    #: one tuple comparison for their types, decoders only where needed (NDArrays), and a
-    #: positional constructor call. ``None`` when the class cannot take it (``Any`` fields).
-    fast: (
-        tuple[Callable[[Any], Any], tuple[type, ...], tuple[tuple[int, Decoder], ...], bool] | None
-    ) = None
+    #: The decode hot path, generated for the class (``_generate_fast_decoders``): the sample
+    #: built from a map that holds exactly the declared fields with exactly the stored types
+    #: (what our writer and atdata's produce), or ``None`` for anything else, which then takes
+    #: the general path. ``None`` when the class cannot take it (``Any`` fields).
+    from_map: Callable[[dict[str, Any]], Any] | None = None
+    #: msgpack bytes → sample in one call (the fast path inlined, the general path behind it).
+    from_bytes: Callable[[Any], Any] | None = None
 
 
 _STORED_TYPES: dict[str, type] = {"ndarray": bytes, "array": list, "map": dict}
 
-
-def _fast_path(cls: type, specs: list[FieldSpec]) -> Any:
-    if not specs or any(s.type.kind == "any" for s in specs):
+_FAST_DECODER_TEMPLATE = """
+def from_map(d):
+    if len(d) != {count}:
         return None
-    names = [s.name for s in specs]
-    stored = tuple(
-        PRIMITIVE_TYPES[s.type.primitive or "str"]
-        if s.type.kind == "primitive"
-        else _STORED_TYPES[s.type.kind]
-        for s in specs
-    )
-    post = []
-    for i, spec in enumerate(specs):
-        if spec.type.kind == "ndarray":
-            post.append((i, decode_ndarray))
-        elif (
-            spec.type.kind == "array"
-            and spec.type.items is not None
-            and spec.type.items.kind == "ndarray"
-        ):
-            post.append((i, functools.partial(_decode_array_list, name=spec.name)))
-    getter: Callable[[Any], Any] = operator.itemgetter(*names)
-    if len(names) == 1:
-        single = getter
-        getter = lambda data: (single(data),)  # noqa: E731
+    try:
+{loads}
+    except KeyError:
+        return None
+    if not ({checks}):
+        return None
+{posts}
+    return cls({args})
+
+def from_bytes(data):
+    try:
+        d = unpackb(data, raw=False, strict_map_key=False)
+    except Exception:
+        d = unpack_map(data)  # raises the precise NotMsgpackError
+    if type(d) is not dict:
+        d = unpack_map(data)
+    if len(d) == {count}:
+        try:
+{loads2}
+        except KeyError:
+            return general(d)
+        if {checks}:
+{posts2}
+            return cls({args})
+    return general(d)
+"""
+
+
+def _generate_fast_decoders(cls: type, specs: list[FieldSpec]) -> tuple[Any, Any]:
+    """``(from_map, from_bytes)`` written out for ``cls``, or ``(None, None)``.
+
+    Generated like dataclasses' own ``__init__``: per sample this costs a few dict lookups and
+    ``type() is`` tests inline (0.25 µs for three fields) where a generic loop over the fields
+    costs 0.55 µs, and the read loop of small samples is ~2.7 µs in all. Field names only ever
+    appear as ``repr`` literals and keyword names that are checked identifiers, so no schema
+    text can become code.
+    """
+    if not specs or any(s.type.kind == "any" for s in specs):
+        return None, None
     positional = not any(f.kw_only for f in dataclasses.fields(cls))
-    return (getter, stored, tuple(post), positional)
+    if not positional and not all(
+        s.name.isidentifier() and not keyword.iskeyword(s.name) for s in specs
+    ):
+        return None, None
+    namespace: dict[str, Any] = {
+        "cls": cls,
+        "unpackb": _unpackb,
+        "unpack_map": unpack_map,
+        "general": cls._from_data_checked,
+    }
+    loads, checks, posts = [], [], []
+    for i, spec in enumerate(specs):
+        kind = spec.type.kind
+        stored = (
+            PRIMITIVE_TYPES[spec.type.primitive or "str"]
+            if kind == "primitive"
+            else _STORED_TYPES[kind]
+        )
+        namespace[f"t{i}"] = stored
+        loads.append(f"v{i} = d[{spec.name!r}]")
+        checks.append(f"type(v{i}) is t{i}")
+        if kind == "ndarray":
+            namespace[f"p{i}"] = decode_ndarray
+            posts.append(f"v{i} = p{i}(v{i})")
+        elif kind == "array" and spec.type.items is not None and spec.type.items.kind == "ndarray":
+            namespace[f"p{i}"] = functools.partial(_decode_array_list, name=spec.name)
+            posts.append(f"v{i} = p{i}(v{i})")
+    if positional:
+        args = ", ".join(f"v{i}" for i in range(len(specs)))
+    else:
+        args = ", ".join(f"{s.name}=v{i}" for i, s in enumerate(specs))
+
+    def block(lines: list[str], indent: int) -> str:
+        return "\n".join(" " * indent + line for line in lines) or " " * indent + "pass"
+
+    source = _FAST_DECODER_TEMPLATE.format(
+        count=len(specs),
+        loads=block(loads, 8),
+        loads2=block(loads, 12),
+        checks=" and ".join(checks),
+        posts=block(posts, 4),
+        posts2=block(posts, 12),
+        args=args,
+    )
+    exec(compile(source, f"<atdata decoder of {cls.__qualname__}>", "exec"), namespace)
+    return namespace["from_map"], namespace["from_bytes"]
 
 
 def _compile_codec(cls: type) -> _Codec:
@@ -453,12 +516,15 @@ def _compile_codec(cls: type) -> _Codec:
             or (name in defaults and defaults[name] is None)
         )
         plan.append((name, exact, decoder, required, nullable))
+    from_map, from_bytes = _generate_fast_decoders(cls, specs)
     return _Codec(
+        cls=cls,
         fields=specs,
         encoders=[(s.name, _encoder_for(s.type)) for s in specs],
         decoders=decoders,
         plan=plan,
-        fast=_fast_path(cls, specs),
+        from_map=from_map,
+        from_bytes=from_bytes,
     )
 
 
@@ -524,21 +590,15 @@ class PackableSample:
     def from_data(cls: type[S], data: Mapping[str, Any]) -> S:
         """Build a sample from an unpacked msgpack map, decoding NDArray blobs."""
         codec = cls._atdata_codec
-        fast = codec.fast
-        if fast is not None and len(data) == len(codec.fields):
-            getter, stored, post, positional = fast
-            try:
-                values = getter(data)
-            except KeyError:
-                values = None
-            if values is not None and tuple(map(type, values)) == stored:
-                if post:
-                    values = list(values)
-                    for i, decode in post:
-                        values[i] = decode(values[i])
-                if positional:
-                    return cls(*values)
-                return cls(**dict(zip([f.name for f in codec.fields], values, strict=True)))
+        if codec.from_map is not None and codec.cls is cls and type(data) is dict:
+            sample = codec.from_map(data)
+            if sample is not None:
+                return sample
+        return cls._from_data_checked(data)
+
+    @classmethod
+    def _from_data_checked(cls: type[S], data: Mapping[str, Any]) -> S:
+        """The general path: every field checked, converted where allowed, named in errors."""
         kwargs: dict[str, Any] = {}
         for name, exact, decoder, required, nullable in cls._atdata_codec.plan:
             if name in data:
@@ -560,8 +620,9 @@ class PackableSample:
 
     @classmethod
     def from_bytes(cls: type[S], data: bytes) -> S:
-        # unpack_map inlined for the common case (this runs once per sample read); anything
-        # unusual goes through unpack_map for its precise error
+        codec = cls._atdata_codec
+        if codec.from_bytes is not None and codec.cls is cls:
+            return codec.from_bytes(data)
         try:
             value = _unpackb(data, raw=False, strict_map_key=False)
         except Exception:
@@ -569,6 +630,14 @@ class PackableSample:
         if type(value) is not dict:
             value = unpack_map(data)
         return cls.from_data(value)
+
+    @classmethod
+    def bytes_decoder(cls: type[S]) -> Callable[[Any], S]:
+        """The fastest ``bytes → sample`` function for this class (what readers loop over)."""
+        codec = cls._atdata_codec
+        if codec.from_bytes is not None and codec.cls is cls:
+            return codec.from_bytes  # type: ignore[no-any-return]
+        return cls.from_bytes
 
     def to_data(self) -> dict[str, Any]:
         """The msgpack-ready map of this sample (arrays encoded)."""

@@ -449,3 +449,76 @@ def test_list_of_arrays_accepts_arrays_and_refuses_junk() -> None:
         Many.from_data({"xs": [1, 2]})
     with pytest.raises(FieldTypeError):
         Many.from_data({"xs": "no"})
+
+
+# --- the generated fast decoder agrees with the general path ---------------------------------------
+
+
+@packable
+class KwOnly:
+    """``kw_only`` (an optional field before a required one) makes the fast path call by name."""
+
+    maybe: str | None
+    image: NDArray
+    stack: list[NDArray]
+    n: int
+
+
+_FAST_CASES: list[tuple[type, dict[str, Any]]] = [
+    (OptionalFirst, {"note": "a", "value": 1}),
+    (OptionalFirst, {"note": None, "value": 1}),  # nil: general path
+    (OptionalFirst, {"value": 1}),  # fewer fields: general path
+    (OptionalFirst, {"note": "a", "value": True}),  # bool for int: general path, kept
+    (OptionalFirst, {"note": "a", "value": 1, "extra": 2}),  # extra field: ignored
+    (KwOnly, {"maybe": "m", "image": encode_ndarray(np.arange(6)), "stack": [], "n": 2}),
+    (
+        KwOnly,
+        {
+            "maybe": "m",
+            "image": encode_ndarray(np.ones((2, 2), np.float32)),
+            "stack": [encode_ndarray(np.zeros(3, np.uint8)), encode_ndarray(np.arange(2))],
+            "n": 3,
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("cls", "data"), _FAST_CASES)
+def test_generated_decoder_agrees_with_the_general_path(cls: Any, data: dict[str, Any]) -> None:
+    packed = msgpack.packb(data, use_bin_type=True)
+    general = cls._from_data_checked(dict(data))
+    assert cls.from_data(dict(data)) == general
+    assert cls.from_bytes(packed) == general
+    assert cls.bytes_decoder()(packed) == general
+    assert type(cls.bytes_decoder()(packed)) is cls
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"note": "a", "value": "one"}, FieldTypeError),  # wrong type: the general path names it
+        ({"note": "a"}, MissingFieldError),
+        ({"note": "a", "other": 1}, MissingFieldError),  # right count, wrong name
+    ],
+)
+def test_generated_decoder_leaves_errors_to_the_general_path(
+    data: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        OptionalFirst.bytes_decoder()(msgpack.packb(data))
+
+
+def test_a_plain_subclass_decodes_to_itself_not_its_parent() -> None:
+    class Child(OptionalFirst):
+        pass
+
+    sample = Child.from_bytes(OptionalFirst(note="x", value=1).packed)
+    assert type(sample) is Child and sample.value == 1
+    assert type(Child.bytes_decoder()(OptionalFirst(note="x", value=1).packed)) is Child
+
+
+def test_generated_decoder_treats_unknown_keys_as_data() -> None:
+    hostile = "x = __import__('os').system('exit 3')  #"
+    cls = packable(type("Hostile", (), {"__annotations__": {"ok": int}}))
+    data = {"ok": 1, hostile: 2}  # an unknown (hostile) key is data only
+    assert cls.from_bytes(msgpack.packb(data)).ok == 1
