@@ -170,26 +170,40 @@ def field_specs(cls: type) -> list[FieldSpec]:
 # --- NDArray codec -------------------------------------------------------------------------------
 
 
+def _ndarray_header(dtype: np.dtype[Any], shape: tuple[int, ...]) -> bytes:
+    if dtype.kind == "O" or dtype.hasobject:
+        raise NDArrayError("object-dtype arrays cannot be stored (they would need pickle)")
+    if dtype.names is not None:
+        raise NDArrayError(
+            f"structured dtype {dtype} cannot be stored: the layout keeps only "
+            f"{dtype.str!r} and its field names would be lost; store each field as an NDArray"
+        )
+    dtype_str = dtype.str.encode("ascii")
+    header = bytes((len(dtype_str),)) + dtype_str + bytes((len(shape),))
+    return header + struct.pack(f"<{len(shape)}q", *shape)
+
+
+#: Headers by (dtype, shape): a dataset's arrays mostly share a few, and building one costs more
+#: than copying a 12 KB body. Bounded; cleared when full.
+_HEADERS: dict[tuple[np.dtype[Any], tuple[int, ...]], bytes] = {}
+_MAX_HEADERS = 4096
+
+
 def encode_ndarray(array: np.ndarray) -> bytes:
     """Encode an array in atdata's layout: dtype string, rank, int64 shape, raw C-order bytes."""
-    if array.dtype.kind == "O" or array.dtype.hasobject:
-        raise NDArrayError("object-dtype arrays cannot be stored (they would need pickle)")
-    if array.dtype.names is not None:
-        raise NDArrayError(
-            f"structured dtype {array.dtype} cannot be stored: the layout keeps only "
-            f"{array.dtype.str!r} and its field names would be lost; store each field as an NDArray"
-        )
-    dtype_str = array.dtype.str.encode("ascii")
-    shape = array.shape
-    header = bytes((len(dtype_str),)) + dtype_str + bytes((len(shape),))
-    header += struct.pack(f"<{len(shape)}q", *shape)
+    key = (array.dtype, array.shape)
+    header = _HEADERS.get(key)
+    if header is None:
+        header = _ndarray_header(*key)
+        if len(_HEADERS) >= _MAX_HEADERS:
+            _HEADERS.clear()
+        _HEADERS[key] = header
     if not array.flags.c_contiguous:
         array = np.ascontiguousarray(array)
-    try:  # one copy (straight from the array's memory) instead of tobytes() and a concatenation
-        body: Any = array.reshape(-1).data.cast("B")
-    except (TypeError, ValueError):  # dtypes the buffer protocol cannot export (datetime64…)
-        body = array.tobytes()
-    return b"".join((header, body))
+    try:  # one copy, straight from the array's memory (tobytes() and a concatenation are two)
+        return b"".join((header, array.data))
+    except (TypeError, ValueError, BufferError):  # dtypes without a buffer export (datetime64…)
+        return header + array.tobytes()
 
 
 _SHAPES = [struct.Struct(f"<{ndim}q") for ndim in range(MAX_NDIM + 1)]

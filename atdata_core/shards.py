@@ -732,17 +732,22 @@ _TEMPLATE_SUM = sum(_TEMPLATE[:124]) + sum(_TEMPLATE[136:148]) + 8 * 32 + sum(_T
 _PADDING = [bytes(i) for i in range(BLOCK)]
 #: Records are handed to the output (and the hash) in chunks of about this size.
 _WRITE_CHUNK = 1 << 20
+#: Shards that may still be being made durable (fsync) while the next one is written.
+_DURABLE_BEHIND = 1
 
 
 class _Sink:
     """Hashes and writes one shard's chunks in order: inline, or on a background thread.
 
-    Why a thread: SHA-256 and the write system call release the GIL, so on a second core they
-    overlap with packing the next samples instead of adding to it (writing array samples is
-    otherwise half hashing and copying). The queue is short, so memory stays at a few chunks; a
-    failure in the thread is raised by the next ``put`` or by ``close``. Only outputs that say
-    ``threaded_writes = True`` get the thread (``LocalShardOutput``): others (S3 multipart,
-    PDS blobs) see every chunk by the time ``put`` returns, as they always did.
+    Why a thread: SHA-256, the write system call and ``fsync`` release the GIL, so on a second
+    core they overlap with packing the next samples instead of adding to it (writing array
+    samples is otherwise half hashing, copying and waiting for the disk). A threaded sink also
+    finishes its output (flush, ``fsync``, close) once the last chunk is written, so making shard
+    N durable overlaps with packing shard N+1; ``ShardWriter`` waits for it before anything is
+    published. The queue is short, so memory stays at a few chunks; a failure in the thread is
+    raised by the next ``put`` or by ``wait``. Only outputs that say ``threaded_writes = True``
+    get the thread (``LocalShardOutput``): others (S3 multipart, PDS blobs) see every chunk by the
+    time ``put`` returns and are finished by the writer, as they always were.
     """
 
     def __init__(self, output: ShardOutput, digest: Any) -> None:
@@ -750,10 +755,15 @@ class _Sink:
         self._digest = digest
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self.url: str | None = None  # what ``output.finish()`` returned, once it has
         if getattr(output, "threaded_writes", False):
             self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
             self._thread = threading.Thread(target=self._run, name="atdata-shard-sink", daemon=True)
             self._thread.start()
+
+    @property
+    def threaded(self) -> bool:
+        return self._thread is not None
 
     def _run(self) -> None:
         while (chunk := self._queue.get()) is not None:
@@ -763,6 +773,11 @@ class _Sink:
                     self._output.write(chunk)
                 except BaseException as exc:  # re-raised in the writing thread
                     self._error = exc
+        if self._error is None:
+            try:
+                self.url = self._output.finish()
+            except BaseException as exc:
+                self._error = exc
 
     def put(self, chunk: bytes) -> None:
         if self._error is not None:
@@ -773,10 +788,14 @@ class _Sink:
         else:
             self._queue.put(chunk)
 
-    def close(self) -> None:
-        """Wait until everything is written; raise the thread's failure, if any."""
+    def end(self) -> None:
+        """No more chunks: a threaded sink goes on to finish its output on its own."""
         if self._thread is not None:
             self._queue.put(None)
+
+    def wait(self) -> None:
+        """Wait until everything is written (and, threaded, finished); raise any failure."""
+        if self._thread is not None:
             self._thread.join()
         if self._error is not None:
             raise self._error
@@ -874,6 +893,8 @@ class ShardWriter:
         self._keys: list[str] = []
         self._entries: list[tuple[str, int, int]] = []
         self._manifests: list[tuple[ShardInfo, list[tuple[str, int, int]]]] = []
+        #: shards whose last chunk is handed over but that may not be durable yet
+        self._finishing: list[tuple[ShardInfo, _Sink, ShardOutput, Any, list[Any]]] = []
         self._closed = False
 
     # -- context manager: abort on error
@@ -955,15 +976,25 @@ class ShardWriter:
         self._size += len(tail)
         self._hand_over()
         sink, self._sink = self._sink, None
-        sink.close()
-        url = self._current.finish()
-        info = ShardInfo(url, self._count, self._size, self._hash.hexdigest())
+        sink.end()
+        info = ShardInfo("", self._count, self._size, "")
         info.keys = [k for k, _, _ in self._entries]
-        if self.manifest:
-            info.manifest_url = manifest_url(url)
-            self._manifests.append((info, list(self._entries)))
         self.shards.append(info)
+        self._finishing.append((info, sink, self._current, self._hash, self._entries))
         self._current = None
+        # at most one shard still being made durable behind the one being written
+        while len(self._finishing) > (_DURABLE_BEHIND if sink.threaded else 0):
+            self._settle_oldest()
+
+    def _settle_oldest(self) -> None:
+        """Wait for the oldest finishing shard to be durable; fill in its URL and SHA-256."""
+        info, sink, output, digest, entries = self._finishing.pop(0)
+        sink.wait()
+        info.url = sink.url if sink.threaded else output.finish()
+        info.sha256 = digest.hexdigest()
+        if self.manifest:
+            info.manifest_url = manifest_url(info.url)
+            self._manifests.append((info, list(entries)))
         if self.on_shard is not None:
             self.on_shard(info)
 
@@ -971,6 +1002,8 @@ class ShardWriter:
         """Close the last shard; everything is durable but not yet published."""
         if self._current is not None:
             self._finish_shard()
+        while self._finishing:
+            self._settle_oldest()
         return self.shards
 
     def commit(self) -> list[ShardInfo]:
@@ -1000,6 +1033,9 @@ class ShardWriter:
         if self._sink is not None:
             sink, self._sink = self._sink, None
             sink.cancel()
+        for _info, finishing, *_ in self._finishing:
+            finishing.cancel()
+        self._finishing = []
         self._pieces = []
         for output in self._outputs:
             with contextlib.suppress(Exception):

@@ -708,3 +708,39 @@ def test_local_write_errors_surface_from_the_writer_thread(
     with pytest.raises(WriteError, match="No space left"):
         write_shards(samples, str(tmp_path / "s-%06d.tar"))
     assert list(tmp_path.iterdir()) == []  # the partial file is gone
+
+
+def test_every_shard_is_durable_before_any_is_published(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fsync of shard N overlaps writing shard N+1, but no rename comes before the last fsync."""
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(
+        os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b))[1]
+    )
+    samples = [Img(np.full((64, 64), i, np.uint8), str(i)) for i in range(50)]
+    infos = write_shards(samples, str(tmp_path / "s-%06d.tar"), maxcount=10)
+    assert len(infos) == 5 and events == ["fsync"] * 5 + ["replace"] * 5
+    for info in infos:  # the digests filled in after the background finish are the files'
+        assert hashlib.sha256(pathlib.Path(info.url).read_bytes()).hexdigest() == info.sha256
+
+
+def test_a_failed_fsync_behind_the_next_shard_fails_the_write_and_leaves_nothing(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fsync = os.fsync
+    calls: list[int] = []
+
+    def failing(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing)
+    samples = [Img(np.full((64, 64), i, np.uint8), str(i)) for i in range(50)]
+    with pytest.raises((OSError, WriteError), match="Input/output error"):
+        write_shards(samples, str(tmp_path / "s-%06d.tar"), maxcount=10)
+    assert list(tmp_path.iterdir()) == []
