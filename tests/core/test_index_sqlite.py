@@ -277,3 +277,27 @@ def test_dict_samples_get_an_inferred_schema(tmp_path: Path) -> None:
     assert [f["name"] for f in record["fields"]] == ["text", "score", "arr"]
     back = list(index.get_dataset("free-form"))
     assert back[2].text == "t2" and back[2].arr.dtype == np.int16
+
+
+def test_connections_of_finished_threads_are_closed(tmp_path: Path) -> None:
+    """One connection per thread that asks, but none kept for threads that are gone."""
+    import threading
+
+    from atdata_core.index.providers.sqlite import SqliteProvider
+
+    provider = SqliteProvider(tmp_path / "index.db")
+    opened: list[sqlite3.Connection] = []
+
+    def ask() -> None:
+        opened.append(provider._conn())
+        provider._query("SELECT 1")
+
+    for _ in range(20):
+        thread = threading.Thread(target=ask)
+        thread.start()
+        thread.join()
+    assert len(provider._all) <= 2  # this thread's and the last worker's
+    with pytest.raises(sqlite3.ProgrammingError):  # an early worker's connection is closed
+        opened[0].execute("SELECT 1")
+    assert provider._query("SELECT 1") == [(1,)]
+    provider.close()

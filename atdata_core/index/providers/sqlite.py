@@ -61,7 +61,8 @@ class SqliteProvider:
         self.address = self.path
         self.readonly = readonly
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        #: every open connection and the thread it belongs to (closed when that thread is gone)
+        self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._lock = threading.Lock()
         if not readonly:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
@@ -95,7 +96,17 @@ class SqliteProvider:
                 raise BackendUnavailableError("sqlite", self.path, str(exc)) from None
             self._local.conn = conn
             with self._lock:
-                self._all.append(conn)
+                # a finished thread's connection can never be used again: close it now rather
+                # than keep a file handle per thread that ever asked (threads come and go)
+                kept = []
+                for thread, other in self._all:
+                    if thread.is_alive():
+                        kept.append((thread, other))
+                    else:
+                        with suppress(sqlite3.Error):
+                            other.close()
+                kept.append((threading.current_thread(), conn))
+                self._all = kept
         return conn
 
     def _retry(self, fn: Callable[[], T]) -> T:
@@ -133,7 +144,7 @@ class SqliteProvider:
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._all:
+            for _thread, conn in self._all:
                 with suppress(sqlite3.ProgrammingError):
                     conn.close()
             self._all.clear()
