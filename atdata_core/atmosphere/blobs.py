@@ -22,7 +22,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import libipld
 
@@ -79,13 +79,18 @@ class UploadedBlob:
 
 
 class _BlobShardOutput:
-    """One shard spooled to a temporary file, uploaded as a blob by ``finish()``."""
+    """One shard spooled to a temporary file, uploaded as a blob by ``finish()``.
+
+    The spool file has no name (``O_TMPFILE`` on Linux, unlinked at once elsewhere), so a writer
+    killed mid-shard leaves nothing behind for anyone to clean up.
+    """
 
     def __init__(self, store: PDSBlobStore, label: str) -> None:
         self.store = store
         self.label = label
-        fd, self.path = tempfile.mkstemp(prefix=".atdata-blob-", suffix=".tar", dir=store.spool_dir)
-        self._f = os.fdopen(fd, "wb")
+        self._f: BinaryIO = tempfile.TemporaryFile(
+            prefix=".atdata-blob-", suffix=".tar", dir=store.spool_dir
+        )
         self._hash = hashlib.sha256()
         self._size = 0
 
@@ -100,19 +105,18 @@ class _BlobShardOutput:
         self._f.write(data)
 
     def finish(self) -> str:
-        self._f.close()
         try:
-            blob = self.store.upload_file(self.path, sha256=self._hash.hexdigest())
+            self._f.flush()
+            blob = self.store.upload(
+                self._f, f"shard {self.label}", self._size, self._hash.hexdigest()
+            )
         finally:
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
+            self._f.close()
         return blob.url
 
     def abort(self) -> None:
         with contextlib.suppress(OSError):
             self._f.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
 
 
 class PDSBlobStore:
@@ -150,21 +154,25 @@ class PDSBlobStore:
 
     def upload_file(self, path: str, *, sha256: str | None = None) -> UploadedBlob:
         """Upload one shard file as a blob (streamed) and check the PDS stored exactly those bytes."""
-        info = self.client.require_login()
         size = os.path.getsize(path)
         if size > self.max_blob_size:
             raise BlobTooLargeError(too_large_message(f"shard {path}", size, self.max_blob_size))
         if sha256 is None:
             sha256, size = file_sha256(path)
+        return self.upload(path, f"shard {path}", size, sha256)
+
+    def upload(self, source: str | BinaryIO, what: str, size: int, sha256: str) -> UploadedBlob:
+        """Upload ``source`` (a path or an open file) of ``size`` bytes hashing to ``sha256``."""
+        info = self.client.require_login()
         expected = blob_cid(sha256)
         try:
             ref = self.client.upload_blob(
-                path, mime_type=TAR_MIME_TYPE, progress=self.progress, cancel=self.cancel
+                source, mime_type=TAR_MIME_TYPE, progress=self.progress, cancel=self.cancel
             )
         except XrpcCallError as exc:
             if exc.status == 413 or exc.error in ("BlobTooLarge", "PayloadTooLargeError"):
                 raise BlobTooLargeError(
-                    f"{info.pds} refused shard {path} ({size:,} bytes) as too large: its blob "
+                    f"{info.pds} refused {what} ({size:,} bytes) as too large: its blob "
                     f"limit is below {self.max_blob_size:,} bytes. Set a smaller max_blob_size "
                     "and write the dataset again with a smaller maxsize"
                 ) from None
@@ -172,9 +180,9 @@ class PDSBlobStore:
         cid = ref["ref"]["$link"]
         if cid != expected or ref.get("size", size) != size:
             raise AtmosphereError(
-                f"the PDS stored {path} as blob {cid} ({ref.get('size')} bytes) but its bytes hash "
-                f"to {expected} ({size} bytes): the file changed during the upload, or the PDS "
-                "altered it"
+                f"the PDS stored {what} as blob {cid} ({ref.get('size')} bytes) but its bytes "
+                f"hash to {expected} ({size} bytes): the file changed during the upload, or the "
+                "PDS altered it"
             )
         blob = UploadedBlob(blob_url(info.pds, info.did, cid), cid, size, sha256)
         self.uploaded[blob.url] = blob

@@ -29,7 +29,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .. import config as config_mod
 from ..errors import AtmosphereError, CancelledError, LoginError, NotLoggedInError
@@ -202,7 +202,7 @@ class _UploadReader(io.RawIOBase):
 
     def __init__(
         self,
-        f: io.BufferedReader,
+        f: BinaryIO,
         progress: Callable[[int], None] | None,
         cancel: Callable[[], bool] | None,
     ) -> None:
@@ -627,16 +627,17 @@ class AtmosphereClient:
 
     def upload_blob(
         self,
-        source: str | os.PathLike[str] | bytes,
+        source: str | os.PathLike[str] | bytes | BinaryIO,
         *,
         mime_type: str = TAR_MIME_TYPE,
         progress: Callable[[int], None] | None = None,
         cancel: Callable[[], bool] | None = None,
     ) -> dict[str, Any]:
-        """Upload a file (streamed) or bytes as a blob; the blob reference for a record.
+        """Upload a file (a path or an open binary file, streamed) or bytes as a blob.
 
-        The PDS keeps a blob only if a record references it soon after, so reference it right away.
-        ``progress(n)`` is called with each chunk's size; ``cancel()`` returning true stops it.
+        Returns the blob reference for a record. The PDS keeps a blob only if a record references
+        it soon after, so reference it right away. ``progress(n)`` is called with each chunk's
+        size; ``cancel()`` returning true stops it. An open file is read from its start.
         """
 
         def call(sdk: Any) -> Any:
@@ -648,11 +649,17 @@ class AtmosphereClient:
                     content=bytes(source),
                     headers={"Content-Type": mime_type},
                 )
-            with open(source, "rb") as f:
-                reader = _UploadReader(f, progress, cancel)
+            if hasattr(source, "read"):
+                source.seek(0)  # type: ignore[union-attr]
                 return sdk.invoke_procedure(
                     "com.atproto.repo.uploadBlob",
-                    content=reader,
+                    content=_UploadReader(source, progress, cancel),
+                    headers={"Content-Type": mime_type},
+                )
+            with open(source, "rb") as f:  # type: ignore[arg-type]
+                return sdk.invoke_procedure(
+                    "com.atproto.repo.uploadBlob",
+                    content=_UploadReader(f, progress, cancel),
                     headers={"Content-Type": mime_type},
                 )
 
