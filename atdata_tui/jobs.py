@@ -14,7 +14,6 @@ retried: the same function runs again (promotion resumes without duplicates beca
 from __future__ import annotations
 
 import itertools
-import sys
 import threading
 import time
 from collections import deque
@@ -27,6 +26,8 @@ from textual.message import Message
 from textual.worker import get_current_worker
 
 from atdata_core.errors import AtdataError, CancelledError
+
+from .switching import short_switch_interval
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -42,11 +43,6 @@ MAX_UPDATES_PER_S = 10
 CONCURRENCY: dict[str, int] = {"write": 2, "promote": 1, "login": 2}
 #: Seconds of history the rate (and so the ETA) is averaged over.
 RATE_WINDOW = 5.0
-#: The interpreter's thread switch interval while jobs run (CPython's default is 5 ms). A write
-#: is CPU-bound Python in a thread; every time the event loop wakes up it waits for the GIL for
-#: up to this long, and a frame needs several wake-ups, so 5 ms per wake-up adds up to visible
-#: stalls. 1 ms keeps frames short for a few percent of the writer's throughput.
-BUSY_SWITCH_INTERVAL = 0.001
 
 
 class JobState(StrEnum):
@@ -219,8 +215,6 @@ class JobManager:
         self._listeners: list[MessagePump] = []
         self._slots = {kind: threading.Semaphore(n) for kind, n in CONCURRENCY.items()}
         self._last_running = 0
-        self._busy = 0
-        self._saved_switch: float | None = None
         #: Called in the job's thread on every progress report, unthrottled (metrics, tests,
         #: fault injection): ``observer(job)``. Keep them fast; they must not touch widgets.
         self.observers: list[Callable[[Job], None]] = []
@@ -327,36 +321,23 @@ class JobManager:
                 job.started = self.clock()
                 job._history.clear()
             self._notify(job.id)
-            self._set_busy(+1)
-            try:
-                result = job.fn(ctx)
-            except CancelledError as exc:
-                self._finish(job, JobState.CANCELLED, error=str(exc) or None)
-            except AtdataError as exc:
-                self._finish(job, JobState.FAILED, error=str(exc))
-            except Exception as exc:  # a job must never take the app down: show it instead
-                self._finish(job, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
-            else:
-                with self._lock:
-                    job.result = result
-                    if job.result_text is None and isinstance(result, str):
-                        job.result_text = result
-                self._finish(job, JobState.DONE, error=None)
-            finally:
-                self._set_busy(-1)
+            with short_switch_interval():  # frames stay short while the job runs
+                try:
+                    result = job.fn(ctx)
+                except CancelledError as exc:
+                    self._finish(job, JobState.CANCELLED, error=str(exc) or None)
+                except AtdataError as exc:
+                    self._finish(job, JobState.FAILED, error=str(exc))
+                except Exception as exc:  # a job must never take the app down: show it instead
+                    self._finish(job, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
+                else:
+                    with self._lock:
+                        job.result = result
+                        if job.result_text is None and isinstance(result, str):
+                            job.result_text = result
+                    self._finish(job, JobState.DONE, error=None)
         finally:
             slot.release()
-
-    def _set_busy(self, delta: int) -> None:
-        """Shorten the thread switch interval while any job runs; restore it afterwards."""
-        with self._lock:
-            self._busy += delta
-            if self._busy == 1 and delta > 0:
-                self._saved_switch = sys.getswitchinterval()
-                sys.setswitchinterval(min(self._saved_switch, BUSY_SWITCH_INTERVAL))
-            elif self._busy == 0 and self._saved_switch is not None:
-                sys.setswitchinterval(self._saved_switch)
-                self._saved_switch = None
 
     def _finish(self, job: Job, state: JobState, *, error: str | None) -> None:
         with self._lock:

@@ -31,6 +31,8 @@ from atdata_core.preview import (
 from atdata_core.samples import DictSample, FieldSpec
 from atdata_core.sources import DataSource, local_path, source_for_urls
 
+from ..switching import short_switch_interval
+
 #: Samples per message after the first (which goes alone, at once), and the longest a sample
 #: waits in a batch: the table fills smoothly without one message per sample.
 BATCH_SAMPLES = 64
@@ -196,6 +198,21 @@ def stream_preview(
     ``BATCH_SAMPLES`` (or every ``BATCH_SECONDS``). Expected failures (missing shard, server
     down, damaged tar) end the stream with a ``StreamFinished`` that says why; only bugs raise.
     """
+    with short_switch_interval():  # socket calls get the GIL back while the screen draws
+        _stream_preview(
+            request, index=index, sources=sources, book=book, post=post, cancelled=cancelled
+        )
+
+
+def _stream_preview(
+    request: StreamRequest,
+    *,
+    index: Any,
+    sources: SourceCache,
+    book: ShardBook,
+    post: Post,
+    cancelled: Cancelled,
+) -> None:
     gen = request.generation
     entry = request.entry
     sample_type = request.sample_type
