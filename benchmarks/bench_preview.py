@@ -211,11 +211,15 @@ def _app(index: Any) -> Any:
 
 
 async def _wait(predicate: Any, pilot: Any, timeout: float = 120.0) -> None:
+    """Poll with a bare ``asyncio.sleep``: ``pilot.pause`` waits for every widget of the screen
+    to drain its queue, and doing that every millisecond held back a message posted from a
+    worker by ~60 ms (S3 previews measured 95 ms that way, 34 ms without). The time itself is
+    taken inside the screen's handler, so the polling step does not add to it."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise TimeoutError("the preview did not answer in time")
-        await pilot.pause(0.001)
+        await asyncio.sleep(0.001)
 
 
 async def _first_sample_runs(pilot: Any, entries: list[Any], runs: int) -> list[list[float]]:
