@@ -105,8 +105,8 @@ def atdata07_python() -> tuple[str | None, str]:
 
 
 #: Runs inside atdata 0.7's interpreter: ``read`` or ``write`` one case, print one JSON line.
-#: Reads are timed in CPU time, best of five passes after a warm pass (as ours); writes in wall
-#: time, best of three, into fresh directories beside ours, samples built before the clock.
+#: Reads are timed in CPU time, best of ``passes`` after a warm pass (as ours); writes in wall
+#: time, best of ``passes``, into fresh directories beside ours, samples built before the clock.
 MEASURE_SCRIPT = textwrap.dedent(
     """
     import json, shutil, sys, tempfile, time
@@ -131,14 +131,14 @@ MEASURE_SCRIPT = textwrap.dedent(
                 return int(line.split()[1]) / 1024
         return None
 
-    op, case, arg, n, maxcount = sys.argv[1:6]
-    n, maxcount = int(n), int(maxcount)
+    op, case, arg, n, maxcount, passes = sys.argv[1:7]
+    n, maxcount, passes = int(n), int(maxcount), int(passes)
     sample_type = SmallSample if case == "small" else ArraySample
     if op == "read":
         ds = atdata.Dataset[sample_type](arg)  # a brace pattern over the shards
         count = sum(1 for _ in ds.ordered(batch_size=None))
         best = float("inf")
-        for _ in range(5):
+        for _ in range(passes):
             t = time.process_time()
             count = sum(1 for _ in ds.ordered(batch_size=None))
             best = min(best, time.process_time() - t)
@@ -149,7 +149,7 @@ MEASURE_SCRIPT = textwrap.dedent(
             base = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
             samples = [ArraySample(image=np.roll(base, i, axis=0), label=i) for i in range(n)]
         count, best = n, float("inf")
-        for _ in range(3):
+        for _ in range(passes):
             out = tempfile.mkdtemp(prefix="bench-atdata07-", dir=arg)
             try:
                 t = time.perf_counter()
@@ -164,12 +164,19 @@ MEASURE_SCRIPT = textwrap.dedent(
 
 
 def measure(
-    python: str, op: str, case: str, arg: str, n: int = 0, maxcount: int = 0
+    python: str,
+    op: str,
+    case: str,
+    arg: str,
+    n: int = 0,
+    maxcount: int = 0,
+    *,
+    passes: int = 5,
 ) -> tuple[dict[str, float] | None, str]:
     """Run one ``read``/``write`` of ``case`` (``small``/``image``) under atdata 0.7."""
     try:
         out = subprocess.run(
-            [python, "-c", MEASURE_SCRIPT, op, case, arg, str(n), str(maxcount)],
+            [python, "-c", MEASURE_SCRIPT, op, case, arg, str(n), str(maxcount), str(passes)],
             capture_output=True,
             text=True,
             timeout=1800,

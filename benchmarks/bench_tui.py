@@ -46,6 +46,14 @@ FIRST_PAINT_TARGET_MS = 500.0
 FRAME_TARGET_MS = 50.0
 RSS_TARGET_MB = 200.0
 RUNS = 3
+#: Set by ``run``: quick runs launch the app twice per size (once plain, once scrolling).
+QUICK = False
+
+
+def _runs() -> int:
+    return 2 if QUICK else RUNS
+
+
 #: Seconds of the idle control window (about as long as the scrolling).
 SCROLL_S = 5.5
 
@@ -251,7 +259,7 @@ def bare_first_paint_ms(root: Path, env: dict[str, str]) -> float:
     script = root / "bare_app.py"
     script.write_text(BARE_APP)
     best = float("inf")
-    for i in range(RUNS):
+    for i in range(_runs()):
         timings = root / f"bare-{i}.jsonl"
         run_env = {**env, "ATDATA_TUI_REPORT_TIMINGS": str(timings)}
         command = shlex.join([sys.executable, str(script)])
@@ -334,6 +342,8 @@ def run(quick: bool) -> list[Row]:
         why = "tmux is not installed" if shutil.which("tmux") is None else f"{APP} is missing"
         return [make_row("TUI benchmarks", None, "ms", note=f"not run: {why}")]
     big = 100_000 if quick else 1_000_000
+    global QUICK
+    QUICK = quick
     root = Path(tempfile.mkdtemp(prefix="bench-tui-"))
     env = {
         **os.environ,
@@ -350,11 +360,11 @@ def run(quick: bool) -> list[Row]:
             t0 = time.perf_counter()
             build_index(index, n)
             built = time.perf_counter() - t0
-            runs = [drive_app(root, index, env, scroll=False) for _ in range(RUNS - 1)]
+            runs = [drive_app(root, index, env, scroll=False) for _ in range(_runs() - 1)]
             runs.append(drive_app(root, index, env, scroll=True))
             label = f"{n:,} entries"
             direct = direct_first_page_ms(index)
-            naive_n = min(n, 100_000)
+            naive_n = min(n, 10_000 if QUICK else 100_000)
             naive = datatable_first_paint_ms(index, naive_n)
             rows.append(
                 make_row(
