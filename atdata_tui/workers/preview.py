@@ -183,6 +183,8 @@ def local_size(url: str) -> int | None:
         return -1
 
 
+# socket calls get the GIL back at once while the screen draws (see atdata_tui/switching.py)
+@short_switch_interval()
 def stream_preview(
     request: StreamRequest,
     *,
@@ -198,21 +200,6 @@ def stream_preview(
     ``BATCH_SAMPLES`` (or every ``BATCH_SECONDS``). Expected failures (missing shard, server
     down, damaged tar) end the stream with a ``StreamFinished`` that says why; only bugs raise.
     """
-    with short_switch_interval():  # socket calls get the GIL back while the screen draws
-        _stream_preview(
-            request, index=index, sources=sources, book=book, post=post, cancelled=cancelled
-        )
-
-
-def _stream_preview(
-    request: StreamRequest,
-    *,
-    index: Any,
-    sources: SourceCache,
-    book: ShardBook,
-    post: Post,
-    cancelled: Cancelled,
-) -> None:
     gen = request.generation
     entry = request.entry
     sample_type = request.sample_type

@@ -37,3 +37,17 @@ def test_overlapping_workers_in_threads_restore_it_once_all_end() -> None:
     for t in threads:
         t.join()
     assert sys.getswitchinterval() == before
+
+
+def test_as_a_decorator_each_call_gets_its_own_scope() -> None:
+    before = sys.getswitchinterval()
+    seen: list[float] = []
+
+    @short_switch_interval()
+    def work() -> None:
+        seen.append(sys.getswitchinterval())
+
+    work()
+    work()
+    assert seen == [BUSY_SWITCH_INTERVAL, BUSY_SWITCH_INTERVAL]
+    assert sys.getswitchinterval() == before
