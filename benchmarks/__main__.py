@@ -165,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             rows, finished = run_isolated(name, args.quick)
         seconds = time.monotonic() - started
-        ok = ok and finished and all(r.met is not False for r in rows)
+        # a quick run is a smoke test: small inputs make its ratios noisy, so only a benchmark
+        # that cannot run fails it; a full run also fails on a missed target
+        ok = ok and finished and (args.quick or all(r.met is not False for r in rows))
         print(format_rows(rows) + "\n", flush=True)
         results["modules"][name] = {
             "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -174,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
             "machine": info,
             "rows": [r.to_json() for r in rows],
         }
-    if not args.no_save:
+    if args.quick and not args.no_save:
+        print(f"quick run: {RESULTS_MD.relative_to(ROOT)} keeps the figures of the last full run")
+    elif not args.no_save:
         tmp = RESULTS_JSON.with_suffix(f".json.{os.getpid()}")
         tmp.write_text(json.dumps(results, indent=1) + "\n")
         tmp.replace(RESULTS_JSON)

@@ -87,7 +87,8 @@ def atdata07_python() -> tuple[str | None, str]:
         / f"atdata-{ATDATA07_VERSION}-py{major}.{minor}"
     )
     python = str(venv / "bin" / "python")
-    if os.path.exists(python) and _has_atdata(python):
+    installed = glob.glob(str(venv / "lib" / "python3.*" / "site-packages" / "atdata-*.dist-info"))
+    if os.path.exists(python) and installed:  # (importing atdata to check costs 3 s)
         return python, ""
     uv = shutil.which("uv")
     if uv is None:

@@ -7,7 +7,7 @@ became visible, ``quit``), each with ``max_lag_ms``, the longest the event loop 
 the previous line (a frame cannot be drawn while the loop is blocked, so this bounds the frame
 time). Keys are sent with ``tmux send-keys`` and timed from just before the send.
 
-Figures, at 1,000 and 1,000,000 entries (100,000 in quick mode), each with a baseline measured in
+Figures, at 1,000 and 1,000,000 entries (20,000 in quick mode), each with a baseline measured in
 the same run:
 
 - launch → first screen drawn (target ≤ 500 ms); baseline: a bare Textual app that draws one
@@ -341,7 +341,7 @@ def run(quick: bool) -> list[Row]:
     if shutil.which("tmux") is None or not APP.exists():
         why = "tmux is not installed" if shutil.which("tmux") is None else f"{APP} is missing"
         return [make_row("TUI benchmarks", None, "ms", note=f"not run: {why}")]
-    big = 100_000 if quick else 1_000_000
+    big = 20_000 if quick else 1_000_000
     global QUICK
     QUICK = quick
     root = Path(tempfile.mkdtemp(prefix="bench-tui-"))
