@@ -106,3 +106,67 @@ def test_s3_errors_never_contain_the_secret_key(s3_server, s3_bucket: str) -> No
     text = str(info.value) + repr(info.value)
     assert secret not in text and s3_server.secret_key not in text
     assert secret not in repr(store)
+
+
+@pytest.mark.pds
+async def test_screens_never_show_the_password_or_the_s3_secret_key(
+    pds_server, pds_account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SVG screenshots of every screen a secret passes through: login (typed, refused, accepted),
+    the repository list with an S3 repository whose keys sit in the config, and the error window."""
+    from textual.widgets import Input
+
+    from atdata_core.config import load_config
+    from atdata_tui.app import AtdataApp
+    from atdata_tui.screens.login import LoginScreen
+    from atdata_tui.workers.index import IndexOptions
+
+    secret_key = "SECRETKEY-never-on-screen-0123456789"
+    home = tmp_path / "home"
+    (home / "config").mkdir(parents=True)
+    (home / "config" / "config.toml").write_text(
+        f'[atmosphere]\npds = "{pds_server.url}"\nplc = "{pds_server.plc_url}"\n\n'
+        '[repos.lab]\nstore = "s3"\nbucket = "lab-datasets"\nendpoint = "http://127.0.0.1:9"\n'
+        f'region = "us-east-1"\naccess_key = "AKIDLAB"\nsecret_key = "{secret_key}"\n'
+    )
+    monkeypatch.setenv("ATDATA_TUI_HOME", str(home))
+    monkeypatch.delenv("ATDATA_TUI_CONFIG", raising=False)
+    monkeypatch.delenv("ATDATA_APP_PASSWORD", raising=False)
+    _did, handle, password = pds_account
+    app = AtdataApp(
+        options=IndexOptions(index_path=str(home / "data" / "index.db")), config=load_config()
+    )
+    shots: list[str] = []
+
+    async def login_with(pilot, typed: str) -> None:
+        app.action_login()
+        await pilot.pause(0.1)
+        screen = app.screen
+        assert isinstance(screen, LoginScreen)
+        screen.query_one("#login-handle", Input).value = handle
+        box = screen.query_one("#login-password", Input)
+        box.focus()
+        await pilot.press(*typed)
+        shots.append(app.export_screenshot())  # typed, not yet sent
+        before = len(app.jobs.jobs)
+        await pilot.press("enter")
+        for _ in range(300):
+            await pilot.pause(0.05)
+            if len(app.jobs.jobs) > before and not app.jobs.jobs[-1].running:
+                break
+        await pilot.pause(0.2)
+        shots.append(app.export_screenshot())  # refused (error shown) or accepted
+
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(0.5)
+        shots.append(app.export_screenshot())  # repositories, with the S3 "lab" one
+        await login_with(pilot, password + "-wrong")
+        if isinstance(app.screen, LoginScreen):
+            app.screen.dismiss(None)
+            await pilot.pause(0.1)
+        await login_with(pilot, password)
+        shots.append(app.export_screenshot())
+    assert len(shots) == 6
+    for shot in shots:
+        assert password not in shot and secret_key not in shot
+    assert "lab" in shots[0]  # the S3 repository is on the screen that was checked
