@@ -3,7 +3,7 @@
 Run them from the repository root::
 
     benchmarks/run                       # everything (= .venv/bin/python -m benchmarks)
-    benchmarks/run --quick               # smaller inputs, a smoke test (~2 min; prints only)
+    benchmarks/run --quick               # smaller inputs, a smoke test (~1.5 min; prints only)
     benchmarks/run --only shards         # one module (repeat --only, or commas, for several)
     benchmarks/run --list                # what there is
 

@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         # a quick run is a smoke test: small inputs make its ratios noisy, so only a benchmark
         # that cannot run fails it; a full run also fails on a missed target
         ok = ok and finished and (args.quick or all(r.met is not False for r in rows))
-        print(format_rows(rows) + "\n", flush=True)
+        print(format_rows(rows) + f"\n\n_{name}: {seconds:.0f} s_\n", flush=True)
         results["modules"][name] = {
             "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "quick": args.quick,
