@@ -137,17 +137,6 @@ def creds(server: Any) -> dict[str, str]:
     return {"access_key": server.access_key, "secret_key": server.secret_key}
 
 
-def all_keys(server: Any, bucket: str) -> list[str]:
-    """Every object in the bucket, through a plain boto3 client (not ours)."""
-    pages = server.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
-    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
-
-
-def open_uploads(server: Any, bucket: str) -> list[str]:
-    response = server.client().list_multipart_uploads(Bucket=bucket)
-    return [u["Key"] for u in response.get("Uploads", [])]
-
-
 @pytest.fixture
 def store(s3_server: Any, s3_bucket: str) -> Iterator[S3DataStore]:
     store = S3DataStore(
@@ -213,7 +202,7 @@ def test_index_write_then_get_dataset_reads_every_sample(
         assert bucket == store.bucket
         assert key.startswith("team/weather/") and key.endswith(".tar")
     assert store.list_urls() == sorted(entry.data_urls)
-    assert all_keys(s3_server, store.bucket) == sorted(parse_s3_url(u)[1] for u in entry.data_urls)
+    assert s3_server.keys(store.bucket) == sorted(parse_s3_url(u)[1] for u in entry.data_urls)
 
     got = list(index.get_dataset("weather"))  # typed by the stored schema, not by Reading
     assert type(got[0]).__name__ == "Reading" and type(got[0]) is not Reading
@@ -286,7 +275,7 @@ def test_rollover_by_count_and_by_size(store: S3DataStore) -> None:
 
 def test_manifest_makes_dataset_sample_one_ranged_get(store: S3DataStore, s3_server: Any) -> None:
     urls = store.write_shards(readings(40), prefix="manifested", maxcount=16, manifest=True)
-    keys = all_keys(s3_server, store.bucket)
+    keys = s3_server.keys(store.bucket)
     for url in urls:
         assert parse_s3_url(manifest_url(url))[1] in keys
         assert manifest_url(url).endswith(".manifest.json")
@@ -386,8 +375,8 @@ def test_failure_in_the_middle_of_a_write_leaves_nothing(
     assert calls.count("CompleteMultipartUpload") == 2
     assert calls.count("AbortMultipartUpload") == 1
     assert calls.count("DeleteObject") == 2
-    assert all_keys(s3_server, store.bucket) == []
-    assert open_uploads(s3_server, store.bucket) == []
+    assert s3_server.keys(store.bucket) == []
+    assert s3_server.open_uploads(store.bucket) == []
     assert store.list_incomplete_uploads() == []
     with pytest.raises(NotFoundError):
         index.resolve_entry("broken")
@@ -398,12 +387,12 @@ def test_abort_after_some_shards_completed_deletes_them(store: S3DataStore, s3_s
     writer = store.shard_writer("aborted", maxcount=10, manifest=True)
     writer.write_all(frames(29, MiB))  # two 10 MiB shards complete; the third has sent a part
     assert len(writer.shards) == 2
-    visible = all_keys(s3_server, store.bucket)
+    visible = s3_server.keys(store.bucket)
     assert visible == sorted(parse_s3_url(i.url)[1] for i in writer.shards)
-    assert len(open_uploads(s3_server, store.bucket)) == 1
+    assert len(s3_server.open_uploads(store.bucket)) == 1
     writer.abort()
-    assert all_keys(s3_server, store.bucket) == []
-    assert open_uploads(s3_server, store.bucket) == []
+    assert s3_server.keys(store.bucket) == []
+    assert s3_server.open_uploads(store.bucket) == []
 
 
 def test_commit_failure_after_manifests_removes_everything(
@@ -412,11 +401,11 @@ def test_commit_failure_after_manifests_removes_everything(
     writer = store.shard_writer("committed", maxcount=4, manifest=True)
     writer.write_all(readings(10))
     infos = writer.commit()
-    keys = all_keys(s3_server, store.bucket)
+    keys = s3_server.keys(store.bucket)
     assert len(keys) == 6  # three shards and three manifests
     assert all(i.manifest_url in {f"s3://{store.bucket}/{k}" for k in keys} for i in infos)
     store.delete_urls([i.url for i in infos])  # what Index does when registration fails
-    assert all_keys(s3_server, store.bucket) == []
+    assert s3_server.keys(store.bucket) == []
 
 
 # --- listing, deleting, garbage ------------------------------------------------------------------
@@ -443,7 +432,7 @@ def test_list_urls_pages_and_delete_urls_stays_inside_the_store(
 
     outside = f"s3://{store.bucket}/elsewhere/data-000000.tar"
     store.delete_urls([*urls[:2], outside, "s3://another-bucket/team/x.tar"])
-    left = all_keys(s3_server, store.bucket)
+    left = s3_server.keys(store.bucket)
     assert "elsewhere/data-000000.tar" in left
     assert store.list_urls() == sorted(urls[2:])
     assert not any(k.endswith(parse_s3_url(manifest_url(urls[0]))[1]) for k in left)
@@ -459,8 +448,8 @@ def test_incomplete_uploads_are_listed_and_aborted(store: S3DataStore, s3_server
     assert store.list_incomplete_uploads(older_than=3600) == []
     assert store.abort_incomplete_uploads(older_than=3600) == []  # too young: may be running
     assert store.abort_incomplete_uploads(older_than=None) == uploads
-    assert open_uploads(s3_server, store.bucket) == []
-    assert all_keys(s3_server, store.bucket) == []
+    assert s3_server.open_uploads(store.bucket) == []
+    assert s3_server.keys(store.bucket) == []
 
 
 # --- how URLs find their endpoint and credentials ---------------------------------------------------
@@ -676,13 +665,13 @@ def test_gateway_stopped_during_a_write_then_back(
     try:
         # the abort could not reach the gateway: what it left is found and cleaned up now
         left = store.list_incomplete_uploads()
-        assert [u.key for u in left] == [u for u in open_uploads(s3_server, s3_bucket)]
+        assert [u.key for u in left] == [u for u in s3_server.open_uploads(s3_bucket)]
         assert len(left) == 1
         assert store.abort_incomplete_uploads(older_than=None) == left
         orphans = store.list_urls()
         assert len(orphans) == 1  # the shard that was complete before the gateway went away
         store.delete_urls(orphans)
-        assert open_uploads(s3_server, s3_bucket) == []
+        assert s3_server.open_uploads(s3_bucket) == []
         entry = index.write(frames(30, MiB), name="interrupted", maxsize=10 * MiB, maxcount=None)
         assert [f.index for f in index.get_dataset("interrupted")] == list(range(30))
         assert store.list_urls() == sorted(entry.data_urls)

@@ -117,16 +117,6 @@ S3_SHAPES = {"big": (18, 3), "small": (40, 4)}
 S3_ROUNDS = 10
 
 
-def _bucket_keys(s3_server: Any, bucket: str) -> list[str]:
-    pages = s3_server.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
-    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
-
-
-def _open_uploads(s3_server: Any, bucket: str) -> list[str]:
-    response = s3_server.client().list_multipart_uploads(Bucket=bucket)
-    return [u["Key"] for u in response.get("Uploads", [])]
-
-
 @pytest.fixture
 def s3_index(tmp_path: Path, s3_server: Any, s3_bucket: str) -> Iterator[Index]:
     """The test's own view of the index the writer fills (its store registers the bucket)."""
@@ -189,13 +179,13 @@ def test_sigkill_during_s3_writes_never_leaves_a_broken_entry(
     assert dry.total > 0
     assert not set(dry.orphan_shards) & referenced
     assert not {u.split(" ", 1)[0] for u in dry.incomplete_uploads} & referenced
-    assert set(_open_uploads(s3_server, s3_bucket)) == {
+    assert set(s3_server.open_uploads(s3_bucket)) == {
         parse_s3_url(u.split(" ", 1)[0])[1] for u in dry.incomplete_uploads
     }
     done = collect_garbage(index, dry_run=False, min_age=0)
     assert done.total == dry.total and done.removed
-    assert set(_bucket_keys(s3_server, s3_bucket)) == referenced_keys
-    assert _open_uploads(s3_server, s3_bucket) == []
+    assert set(s3_server.keys(s3_bucket)) == referenced_keys
+    assert s3_server.open_uploads(s3_bucket) == []
     assert collect_garbage(index, dry_run=True, min_age=0).total == 0
     for entry in entries:  # still readable after gc
         assert index.verify(entry).ok

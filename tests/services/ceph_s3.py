@@ -94,6 +94,16 @@ class CephS3Server(ManagedService):
         self.client().create_bucket(Bucket=name)
         return name
 
+    def keys(self, bucket: str) -> list[str]:
+        """Every object key in ``bucket``, sorted, through a plain boto3 client (not ours)."""
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+    def open_uploads(self, bucket: str) -> list[str]:
+        """Keys of the multipart uploads started in ``bucket`` and neither completed nor aborted."""
+        response = self.client().list_multipart_uploads(Bucket=bucket)
+        return [u["Key"] for u in response.get("Uploads", [])]
+
     def env(self) -> dict[str, str]:
         """AWS_* variables that point boto3/CLI tools at this gateway."""
         return {
