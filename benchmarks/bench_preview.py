@@ -415,7 +415,7 @@ def _s3(quick: bool) -> list[Row]:
             bucket="bench-preview",
             endpoint=server.endpoint_url,
             region=server.region,
-            credentials={"access_key": server.access_key, "secret_key": server.secret_key},
+            credentials=server.credentials,
         )
         stack.callback(store.close)
         urls = []

@@ -133,17 +133,13 @@ def as_str(rng: Any) -> str:
     return rng.decode() if isinstance(rng, bytes) else str(rng)
 
 
-def creds(server: Any) -> dict[str, str]:
-    return {"access_key": server.access_key, "secret_key": server.secret_key}
-
-
 @pytest.fixture
 def store(s3_server: Any, s3_bucket: str) -> Iterator[S3DataStore]:
     store = S3DataStore(
         bucket=s3_bucket,
         endpoint=s3_server.endpoint_url,
         region=s3_server.region,
-        credentials=creds(s3_server),
+        credentials=s3_server.credentials,
         prefix="team",
     )
     yield store
@@ -459,15 +455,19 @@ def test_urls_read_through_configure_bucket(s3_server: Any, s3_bucket: str) -> N
     writer_store = S3DataStore(
         bucket=s3_bucket,
         endpoint=s3_server.endpoint_url,
-        credentials=creds(s3_server),
+        credentials=s3_server.credentials,
         register=False,
     )
     urls = writer_store.write_shards(readings(6), prefix="configured", maxcount=4)
     assert bucket_settings(s3_bucket).endpoint is None  # register=False left no trace
     try:
-        configure_bucket(s3_bucket, endpoint=s3_server.endpoint_url, credentials=creds(s3_server))
+        configure_bucket(
+            s3_bucket, endpoint=s3_server.endpoint_url, credentials=s3_server.credentials
+        )
         # a store made later (e.g. with other settings) does not override explicit configuration
-        S3DataStore(bucket=s3_bucket, endpoint="http://127.0.0.1:9", credentials=creds(s3_server))
+        S3DataStore(
+            bucket=s3_bucket, endpoint="http://127.0.0.1:9", credentials=s3_server.credentials
+        )
         assert bucket_settings(s3_bucket).endpoint == s3_server.endpoint_url
         assert [r.step for r in Dataset(urls, Reading)] == list(range(6))
     finally:
@@ -480,7 +480,7 @@ def test_urls_read_through_the_aws_environment(
     writer_store = S3DataStore(
         bucket=s3_bucket,
         endpoint=s3_server.endpoint_url,
-        credentials=creds(s3_server),
+        credentials=s3_server.credentials,
         register=False,
     )
     urls = writer_store.write_shards(readings(5), prefix="env", maxcount=10)
@@ -545,7 +545,7 @@ def test_wrong_credentials_give_a_clear_error(
     good = S3DataStore(
         bucket=s3_bucket,
         endpoint=s3_server.endpoint_url,
-        credentials=creds(s3_server),
+        credentials=s3_server.credentials,
         register=False,
     )
     urls = good.write_shards(readings(3), prefix="ok", maxcount=10)
@@ -560,7 +560,7 @@ def test_missing_bucket_gives_a_clear_error(s3_server: Any) -> None:
     store = S3DataStore(
         bucket="no-such-bucket-atdata",
         endpoint=s3_server.endpoint_url,
-        credentials=creds(s3_server),
+        credentials=s3_server.credentials,
         register=False,
     )
     with pytest.raises(S3BucketNotFoundError) as caught:
@@ -574,7 +574,7 @@ def test_missing_bucket_gives_a_clear_error(s3_server: Any) -> None:
         "no-such-bucket-atdata",
         ["a.tar"],
         endpoint=s3_server.endpoint_url,
-        credentials=creds(s3_server),
+        credentials=s3_server.credentials,
     )
     with pytest.raises(S3BucketNotFoundError), source.open_shard("a.tar"):
         pass
@@ -612,7 +612,10 @@ def test_credentials_are_validated_and_never_shown(s3_server: Any) -> None:
     with pytest.raises(StoreError, match="may not contain"):
         S3DataStore(bucket="b", prefix="../escape")
     store = S3DataStore(
-        bucket="b", endpoint=s3_server.endpoint_url, credentials=creds(s3_server), register=False
+        bucket="b",
+        endpoint=s3_server.endpoint_url,
+        credentials=s3_server.credentials,
+        register=False,
     )
     assert s3_server.secret_key not in repr(store) and s3_server.secret_key not in repr(
         store.settings
@@ -627,7 +630,7 @@ def fragile_store(s3_server: Any, bucket: str) -> S3DataStore:
     return S3DataStore(
         bucket=bucket,
         endpoint=s3_server.endpoint_url,
-        credentials=creds(s3_server),
+        credentials=s3_server.credentials,
         connect_timeout=2,
         read_timeout=5,
         max_attempts=2,
@@ -721,7 +724,9 @@ def test_keyword_credentials_and_anonymous_reads_of_public_objects(
         register=False,
     )
     with pytest.raises(StoreError, match="either as credentials= or as access_key="):
-        S3DataStore(bucket=s3_bucket, credentials=creds(s3_server), access_key="x", secret_key="y")
+        S3DataStore(
+            bucket=s3_bucket, credentials=s3_server.credentials, access_key="x", secret_key="y"
+        )
     public, private = store.write_shards(readings(4), prefix="shared", maxcount=2)
     store.client.put_object_acl(Bucket=s3_bucket, Key=parse_s3_url(public)[1], ACL="public-read")
 

@@ -124,7 +124,7 @@ def s3_index(tmp_path: Path, s3_server: Any, s3_bucket: str) -> Iterator[Index]:
         bucket=s3_bucket,
         endpoint=s3_server.endpoint_url,
         region=s3_server.region,
-        credentials={"access_key": s3_server.access_key, "secret_key": s3_server.secret_key},
+        credentials=s3_server.credentials,
         prefix="crash",
         part_size=MIN_PART_SIZE,
     )

@@ -94,6 +94,11 @@ class CephS3Server(ManagedService):
         self.client().create_bucket(Bucket=name)
         return name
 
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The keys in the form ``S3DataStore(credentials=...)`` takes."""
+        return {"access_key": self.access_key, "secret_key": self.secret_key}
+
     def keys(self, bucket: str) -> list[str]:
         """Every object key in ``bucket``, sorted, through a plain boto3 client (not ours)."""
         pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)

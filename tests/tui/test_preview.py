@@ -805,7 +805,7 @@ async def test_preview_from_s3(tmp_path: Path, s3_server: Any, s3_bucket: str) -
         bucket=s3_bucket,
         endpoint=s3_server.endpoint_url,
         region=s3_server.region,
-        credentials={"access_key": s3_server.access_key, "secret_key": s3_server.secret_key},
+        credentials=s3_server.credentials,
         prefix="preview",
     )
     try:
