@@ -464,7 +464,8 @@ def _run_show(args: argparse.Namespace, ctx: CliContext) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from .workers.index import LOCAL, entry_ref, human_bytes, human_count, load_schema_detail
+    from .jobs import human_bytes
+    from .workers.index import LOCAL, entry_ref, human_count, load_schema_detail
 
     ref: str = args.ref
     if ref.startswith(("atdata://local/schema/", "local://schemas/")):

@@ -42,6 +42,7 @@ from ..errors import (
     SchemaError,
 )
 from ..index.entries import MANAGED_METADATA_KEYS, IndexEntry
+from ..preview import human_bytes
 from ..refs import validate_dataset_name
 from ..samples import DictSample
 from .blobs import PDSBlobStore, blob_cid, file_sha256, too_large_message
@@ -241,15 +242,6 @@ class PromotionPlan:
 
 def _verb(action: Action) -> str:
     return {"create": "will create", "exists": "exists", "update": "will update"}[action]
-
-
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
 
 
 # --- finding what exists ---------------------------------------------------------------------------

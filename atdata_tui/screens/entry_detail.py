@@ -17,8 +17,9 @@ from textual.widgets import Static
 
 from .. import workers
 from ..bindings import KEYS, bind
+from ..jobs import human_bytes
 from ..messages import EntryLoaded, VerifyDone
-from ..workers.index import ATMOSPHERE, entry_ref, human_bytes, human_count
+from ..workers.index import ATMOSPHERE, entry_ref, human_count
 from . import BrowseScreen, Command
 
 if TYPE_CHECKING:

@@ -23,6 +23,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from ..bindings import bind
+from ..jobs import human_bytes
 from . import BrowseScreen
 
 if TYPE_CHECKING:
@@ -42,15 +43,6 @@ ACTION_STYLE = {
     "upload": ("upload", "bold cyan"),
     "referenced": ("already up", "dim"),
 }
-
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def _action(text: Text, action: str) -> None:
@@ -97,12 +89,12 @@ def plan_text(number: int, item: PlannedEntry, *, full: bool = True) -> Text:
         up = plan.blobs_to_upload
         out.append("   blobs   ", style="dim")
         out.append(
-            f"{len(up)} of {len(plan.blobs)} shard(s) to upload, {human_size(plan.upload_bytes)}\n"
+            f"{len(up)} of {len(plan.blobs)} shard(s) to upload, {human_bytes(plan.upload_bytes)}\n"
         )
         for blob in plan.blobs[:12]:
             out.append("           ")
             _action(out, blob.action)
-            out.append(f"{os.path.basename(blob.path)}  {human_size(blob.size):>9}  ")
+            out.append(f"{os.path.basename(blob.path)}  {human_bytes(blob.size):>9}  ")
             out.append((blob.cid if full else _short(blob.cid)) + "\n", style="dim")
         if len(plan.blobs) > 12:
             out.append(f"           … and {len(plan.blobs) - 12} more\n", style="dim")
@@ -130,7 +122,7 @@ def plans_summary(items: list[PlannedEntry]) -> Text:
     if plans:
         out.append(
             f"{len(plans)} entr{'y' if len(plans) == 1 else 'ies'}: "
-            f"{records} record(s) to write, {blobs} blob(s) to upload ({human_size(size)}). ",
+            f"{records} record(s) to write, {blobs} blob(s) to upload ({human_bytes(size)}). ",
             style="bold",
         )
         out.append("enter", style="bold reverse")

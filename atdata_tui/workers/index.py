@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..jobs import human_bytes
+
 if TYPE_CHECKING:
     from atdata_core.config import Config, RepoConfig
     from atdata_core.index import Index, IndexEntry, Page
@@ -151,17 +153,6 @@ def short_cid(cid: str, length: int = 12) -> str:
     """``bafyrei`` is the same on every entry; show what tells them apart."""
     body = cid[7:] if cid.startswith("bafyrei") else cid
     return body[:length]
-
-
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def human_count(n: int | None) -> str:
