@@ -159,6 +159,18 @@ def schema_ref(name: str, version: str) -> str:
     return f"{LOCAL_SCHEMA_PREFIX}{validate_name(name)}@{validate_version(version)}"
 
 
+def stored_record(raw: str | bytes, name: str, version: str) -> dict[str, Any]:
+    """A schema record as a provider stores it (JSON), parsed; ``SchemaError`` if it is not an
+    object, naming the schema, so a damaged row gives a message rather than a crash."""
+    try:
+        record = json.loads(raw)
+    except ValueError as exc:
+        raise SchemaError(f"schema {name}@{version} is not valid JSON: {exc}") from None
+    if not isinstance(record, dict):
+        raise SchemaError(f"schema {name}@{version} is not a JSON object")
+    return record
+
+
 def parse_schema_ref(ref: object) -> tuple[str, str | None]:
     """Split a schema ref into ``(name, version or None)``.
 

@@ -740,13 +740,7 @@ class Index:
             raise NotFoundError(
                 f"schema {name}@{version} not found (versions: {', '.join(versions)})"
             )
-        try:
-            record = json.loads(raw)
-        except ValueError as exc:
-            raise SchemaError(f"schema {name}@{version} is not valid JSON: {exc}") from None
-        if not isinstance(record, dict):
-            raise SchemaError(f"schema {name}@{version} is not a JSON object")
-        return record, name, version
+        return schema_mod.stored_record(raw, name, version), name, version
 
     def get_schema(self, ref: str) -> dict[str, Any]:
         """The stored schema record (a dict in FORMATS.md's local form)."""

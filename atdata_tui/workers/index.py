@@ -9,7 +9,6 @@ functions so that importing this module costs nothing before the first screen is
 from __future__ import annotations
 
 import inspect
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -414,18 +413,13 @@ class _SchemaSource:
         return sort_versions(self.provider.schema_versions(name))
 
     def record(self, name: str, version: str) -> dict[str, Any]:
-        from atdata_core.errors import NotFoundError, SchemaError
+        from atdata_core.errors import NotFoundError
+        from atdata_core.schema import stored_record
 
         raw = self.provider.get_schema(name, version)
         if raw is None:
             raise NotFoundError(f"schema {name}@{version} not found in {self.repo!r}")
-        try:
-            record = json.loads(raw)
-        except ValueError as exc:
-            raise SchemaError(f"schema {name}@{version} is not valid JSON: {exc}") from None
-        if not isinstance(record, dict):
-            raise SchemaError(f"schema {name}@{version} is not a JSON object")
-        return record
+        return stored_record(raw, name, version)
 
 
 def load_schemas(index: Index, repo: str = LOCAL, limit: int = 10_000) -> list[SchemaInfo]:

@@ -1052,3 +1052,16 @@ def test_stub_and_class_for_unannotatable_dtypes(tmp_path):
     assert Loaded(**values).packed == Dynamic(**values).packed
     back = Dynamic.from_bytes(Loaded(**values).packed)
     assert back.bare.dtype == np.int16  # the bytes' own header wins over any schema hint
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [("{not json", "is not valid JSON"), ("[1, 2]", "is not a JSON object")],
+)
+def test_a_damaged_stored_record_names_the_schema(raw: str, message: str) -> None:
+    from atdata_core.errors import SchemaError
+    from atdata_core.schema import stored_record
+
+    with pytest.raises(SchemaError, match=f"schema Thing@1.0.0 {message}"):
+        stored_record(raw, "Thing", "1.0.0")
+    assert stored_record('{"name": "Thing"}', "Thing", "1.0.0") == {"name": "Thing"}
