@@ -24,8 +24,8 @@ from pathlib import Path
 
 from ._util import (
     ManagedService,
-    cache_root,
     ServiceError,
+    cache_root,
     free_port,
     log_tail,
     register,

@@ -68,7 +68,7 @@ def build_app(database_url: str, plc_url: str, port: int) -> Any:
         async with pool.acquire() as conn:
             for collection, table in db.COLLECTION_TABLE_MAP.items():
                 counts[collection] = await conn.fetchval(
-                    f"SELECT COUNT(*) FROM {table} WHERE did = $1",  # noqa: S608 (fixed names)
+                    f"SELECT COUNT(*) FROM {table} WHERE did = $1",  # table names are fixed
                     did,
                 )
         return {"did": did, "counts": counts}
