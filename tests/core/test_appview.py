@@ -264,7 +264,7 @@ def test_backend_falls_back_to_the_pds_when_the_appview_is_down(
     ["ftp://x", "file:///etc/passwd", "https://h/?q=1", "https://u:p@h", "not a url", ""],
 )
 def test_appview_urls_are_validated(url: str) -> None:
-    with pytest.raises(AppViewError, match="AppView URL|not an AppView URL"):
+    with pytest.raises(AppViewError, match=r"AppView URL|not an AppView URL"):
         AppViewClient(url)
 
 

@@ -120,35 +120,37 @@ def test_hostile_records_are_left_out_and_counted_the_rest_listed() -> None:
     ],
 )
 def test_malformed_answers_are_clear_errors(route: Any, message: str) -> None:
-    with HostileAppView({SEARCH: route}) as server:
-        with pytest.raises(AppViewError, match=message) as info:
-            client_for(server).search("anything")
+    with (
+        HostileAppView({SEARCH: route}) as server,
+        pytest.raises(AppViewError, match=message) as info,
+    ):
+        client_for(server).search("anything")
     assert "\x1b" not in str(info.value) and server.url in str(info.value)
 
 
 def test_a_stalled_appview_times_out() -> None:
-    with HostileAppView({SEARCH: (200, b'{"entries": []}', 3.0)}) as server:
-        with pytest.raises(AppViewError, match="timed out"):
-            client_for(server, timeout=0.5).search("anything")
+    stalled = HostileAppView({SEARCH: (200, b'{"entries": []}', 3.0)})
+    with stalled as server, pytest.raises(AppViewError, match="timed out"):
+        client_for(server, timeout=0.5).search("anything")
 
 
 def test_an_answer_larger_than_the_cap_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(appview_mod, "MAX_ANSWER_BYTES", 10_000)
     body = json.dumps({"entries": [], "pad": "x" * 50_000}).encode()
-    with HostileAppView({SEARCH: (200, body, 0.0)}) as server:
-        with pytest.raises(AppViewError, match="more than the 10000"):
-            client_for(server).search("anything")
+    flood = HostileAppView({SEARCH: (200, body, 0.0)})
+    with flood as server, pytest.raises(AppViewError, match="more than the 10000"):
+        client_for(server).search("anything")
 
 
 def test_get_entry_must_answer_the_entry_asked_for() -> None:
     asked = f"at://{DID}/science.alt.dataset.entry/3kabcdefghij2"
     other = entry_value("3kzzzzzzzzzz2")
-    with HostileAppView({"science.alt.dataset.getEntry": {"entry": other}}) as server:
-        with pytest.raises(AppViewError, match="it answered"):
-            client_for(server).get_entry(asked)
-    with HostileAppView({"science.alt.dataset.getEntry": {"entry": None}}) as server:
-        with pytest.raises(RecordError, match="must be an object"):
-            client_for(server).get_entry(asked)
+    wrong = HostileAppView({"science.alt.dataset.getEntry": {"entry": other}})
+    with wrong as server, pytest.raises(AppViewError, match="it answered"):
+        client_for(server).get_entry(asked)
+    empty = HostileAppView({"science.alt.dataset.getEntry": {"entry": None}})
+    with empty as server, pytest.raises(RecordError, match="must be an object"):
+        client_for(server).get_entry(asked)
 
 
 def _blob_entry() -> dict[str, Any]:

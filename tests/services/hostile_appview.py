@@ -30,7 +30,7 @@ class HostileAppView:
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            def do_GET(self) -> None:
                 owner.requests.append(self.path)
                 nsid = self.path.split("?", 1)[0].removeprefix("/xrpc/")
                 status, body, delay = owner.routes.get(
