@@ -70,6 +70,11 @@ class NetworkPager:
         self._done = self.truncated = False
         self.skipped = []
 
+    def forget(self) -> None:
+        """Drop the rows kept so far: the next ``fetch`` asks the AppView again."""
+        with self._lock:
+            self._query = None
+
     def _next_page(self) -> None:
         query = self._query or ""
         if query:
