@@ -653,6 +653,18 @@ class AppViewClient:
         assert isinstance(uri, str)
         return parse_schema(record, uri=uri)
 
+    def schema_name(self, uri: str) -> str | None:
+        """``name@version`` of the schema at ``uri`` (from the AppView, cached), ``None`` if it
+        cannot be had: for labels, never for decisions."""
+        known = self._schema_names.get(uri)
+        if known is None:
+            try:
+                self.get_schema(uri)
+            except (AtmosphereError, NotFoundError):
+                self._schema_names.put(uri, "")
+            known = self._schema_names.get(uri)
+        return known or None
+
     def _name_schemas(self, entries: list[IndexEntry]) -> None:
         """Put each entry's schema ``name@version`` in its metadata (from the AppView, cached).
 

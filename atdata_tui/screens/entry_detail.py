@@ -106,7 +106,15 @@ class EntryDetailScreen(BrowseScreen):
             table.add_row("Author", Text(safe_line(author)))
             if atproto.get("appview"):
                 table.add_row("Indexed by", Text(safe_line(atproto["appview"])))
-        table.add_row("Schema", Text(e.schema_ref))
+        named = (
+            atproto.get("schema") if e.repo == ATMOSPHERE and isinstance(atproto, dict) else None
+        )
+        if isinstance(named, str) and named:  # the network's name@version for the schema record
+            from atdata_core.safe_text import safe_line
+
+            table.add_row("Schema", Text(f"{safe_line(named)}  {e.schema_ref}"))
+        else:
+            table.add_row("Schema", Text(e.schema_ref))
         table.add_row("Created", Text(e.created_at or "-"))
         table.add_row(
             "Size",

@@ -127,18 +127,20 @@ class NetworkSchemaScreen(_NetworkDetail):
         if schema.error:
             parts += [Text(""), Text(_line(schema.error), style="bold red")]
         versions = Table(
-            title="Versions of this schema by the same author (newest first)",
+            title="Versions of this schema by the same author (newest first; ● this one)",
             title_justify="left",
             title_style="bold",
             box=None,
             header_style="bold",
             padding=(0, 1),
         )
+        versions.add_column("", no_wrap=True)
         versions.add_column("Version", no_wrap=True)
         versions.add_column("Record", overflow="fold")
         for version, uri in schema.versions:
-            mark = "  ← this one" if uri == schema.uri else ""
-            versions.add_row(Text(_line(version)), Text(_line(uri) + mark))
+            versions.add_row(
+                "●" if uri == schema.uri else "", Text(_line(version)), Text(_line(uri))
+            )
         parts += [Text(""), versions]
         if schema.versions_cut:
             parts.append(
@@ -214,10 +216,8 @@ class LensesScreen(_NetworkDetail):
             table.add_column(style="bold", no_wrap=True)
             table.add_column(overflow="fold")
             table.add_row("Lens", Text(_line(lens.name), style="bold"))
-            table.add_row(
-                "Converts",
-                Text(f"this schema {arrow} {_line(schema_label(lens.other_schema))}"),
-            )
+            other = lens.other_label or schema_label(lens.other_schema)
+            table.add_row("Converts", Text(f"this schema {arrow} {_line(other)}"))
             table.add_row("Other schema", Text(_line(lens.other_schema)))
             table.add_row("Getter", Text(_line(lens.getter)))
             table.add_row("Putter", Text(_line(lens.putter)))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
@@ -68,13 +68,16 @@ class SearchScreen(BrowseScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="search-body"):
             yield Static("Searching…", id="search-status", markup=False)
-            yield Input(
-                value=self.initial_query,
-                placeholder="search datasets on the network (enter: go to the results)",
-                id="search-query",
-                compact=True,
-            )
+            with Horizontal(id="search-bar"):
+                yield Static("Search ", id="search-label", markup=False)
+                yield Input(
+                    value=self.initial_query,
+                    placeholder="words in names, descriptions, tags (enter: go to the results)",
+                    id="search-query",
+                    compact=True,
+                )
             yield NetworkResultList(id="search-results")
+            yield Static("", id="search-about", markup=False)
 
     def on_mount(self) -> None:
         results = self.results
@@ -92,6 +95,7 @@ class SearchScreen(BrowseScreen):
         self.pager = pager = NetworkPager(appview_of(index))
         results.name_filter = " ".join(self.initial_query.split()) or None
         results.set_fetcher(lambda offset, limit, text: pager.fetch(offset, limit, text))
+        self.watch(results, "cursor", self._show_about, init=False)
         query.focus()
         self._describe(index)
 
@@ -125,7 +129,33 @@ class SearchScreen(BrowseScreen):
         self.total, self.more, self.failed = event.total, event.more, None
         self._update_status()
         self._report_skipped()
+        self._show_about()
         self.refresh_bindings()
+
+    @on(EntryList.RowsDrawn, "#search-results")
+    def _rows_drawn(self, event: EntryList.RowsDrawn) -> None:
+        self._show_about()
+
+    def _show_about(self, _cursor: object = None) -> None:
+        """The highlighted result's description, tags and at:// URI, under the list."""
+        from rich.text import Text
+
+        from atdata_core.safe_text import safe_line
+
+        entry = self.current_entry()
+        about = self.query_one("#search-about", Static)
+        if entry is None:
+            about.update("")
+            return
+        text = Text(
+            safe_line(entry.description or "(no description)", 300),
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+        if entry.tags:
+            text.append("  tags: " + safe_line(", ".join(map(str, entry.tags)), 120), style="dim")
+        text.append("\n" + safe_line(entry.at_uri or ""), style="dim")
+        about.update(text)
 
     @on(EntryList.LoadFailed, "#search-results")
     def _load_failed(self, event: EntryList.LoadFailed) -> None:

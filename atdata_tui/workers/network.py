@@ -132,14 +132,16 @@ def describe_network(index: Index) -> tuple[int | None, int | None, str]:
 # --- columns of the results list ---------------------------------------------------------------------
 
 
-NETWORK_COLUMNS: tuple[Column, ...] = (  # display order; narrow terminals drop high priorities
+#: Display order. ``width`` is the width a column gets when there is room, ``min_width`` the least
+#: it is squeezed to; when even that does not fit, columns go by ``priority`` (highest first).
+NETWORK_COLUMNS: tuple[Column, ...] = (
     Column("name", "Name", 0, priority=0, min_width=18),
-    Column("author", "Author", 18, priority=1),
-    Column("schema", "Schema", 16, priority=4),
-    Column("samples", "Samples", 8, "right", priority=5),
-    Column("size", "Size", 8, "right", priority=2),
-    Column("license", "License", 10, priority=3),
-    Column("created", "Created", 10, priority=6),
+    Column("author", "Author", 22, priority=1, min_width=16),
+    Column("schema", "Schema", 22, priority=4, min_width=16),
+    Column("samples", "Samples", 9, "right", priority=5, min_width=9),
+    Column("size", "Size", 9, "right", priority=2, min_width=8),
+    Column("license", "License", 12, priority=3, min_width=10),
+    Column("created", "Created", 10, priority=6, min_width=10),
 )
 
 
@@ -174,19 +176,26 @@ def network_cell_values(entry: IndexEntry) -> dict[str, str]:
 
 
 def layout_network_columns(width: int) -> list[tuple[Column, int]]:
-    """Network columns that fit in ``width`` cells (the name takes the rest)."""
+    """Network columns that fit in ``width`` cells: squeezed towards their minimum widths first,
+    dropped by priority only when that is not enough; the name takes what is left."""
     from .index import GAP, MARK_WIDTH
 
-    columns = list(NETWORK_COLUMNS)
     available = max(width - MARK_WIDTH, 1)
-
-    def fixed(cols: list[Column]) -> int:
-        return sum(c.width + GAP for c in cols if c.width)
-
-    while len(columns) > 1 and available - fixed(columns) < NETWORK_COLUMNS[0].min_width:
+    name = NETWORK_COLUMNS[0]
+    columns = list(NETWORK_COLUMNS)
+    while True:
+        widths = {c.key: c.width for c in columns if c is not name}
+        floor = {c.key: c.min_width or c.width for c in columns if c is not name}
+        excess = sum(w + GAP for w in widths.values()) + name.min_width - available
+        while excess > 0 and any(widths[k] > floor[k] for k in widths):
+            key = max(widths, key=lambda k: widths[k] - floor[k])
+            widths[key] -= 1
+            excess -= 1
+        if excess <= 0 or len(columns) == 1:
+            break
         columns.remove(max(columns, key=lambda c: c.priority))
-    rest = max(available - fixed(columns), 1)
-    return [(c, c.width or rest) for c in columns]
+    rest = max(available - sum(w + GAP for w in widths.values()), 1)
+    return [(c, rest if c is name else widths[c.key]) for c in columns]
 
 
 # --- a result's schema, lenses and versions ---------------------------------------------------------
@@ -246,6 +255,7 @@ class LensRow:
     putter: str
     description: str | None
     author: str
+    other_label: str | None = None  # the other schema's name@version, when the AppView has it
 
 
 def _code(ref: Any) -> str:
@@ -275,6 +285,7 @@ def _lens_row(appview: AppViewClient, found: NetworkLens, schema_uri: str) -> Le
         putter=_code(lens.putter_code),
         description=lens.description,
         author=f"@{handle}" if handle else found.did,
+        other_label=appview.schema_name(other),
     )
 
 
