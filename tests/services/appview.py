@@ -30,7 +30,6 @@ from ._util import (
     stop_process,
     wait_until,
 )
-from .python312 import ensure_venv
 
 APP_DIR = Path(__file__).resolve().parent / "atdata_app"
 REQUIREMENTS = APP_DIR / "requirements.txt"
@@ -46,6 +45,8 @@ def appview_python() -> Path:
         if not Path(given).exists():
             raise ServiceError(f"ATDATA_APPVIEW_PYTHON={given} does not exist")
         return Path(given)
+    from .python312 import ensure_venv  # (not at import: `python -m tests.services.python312`)
+
     return ensure_venv(REQUIREMENTS, VENV_NAME)
 
 
