@@ -64,7 +64,7 @@ class EntryDetailScreen(BrowseScreen):
     def __init__(self, entry: IndexEntry) -> None:
         super().__init__()
         self.entry = entry
-        self.repo = entry.repo
+        self.repo = "network" if entry.repo == ATMOSPHERE else entry.repo
         self.report: VerifyReport | None = None
         self.verifying = False
 
