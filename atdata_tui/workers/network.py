@@ -93,10 +93,11 @@ class NetworkPager:
                 entry.repo = "_atmosphere"
                 self._rows.append(entry)
         cursor = page.cursor
-        if cursor is None or cursor in self._cursors:
-            self._done = True
-        elif len(self._rows) >= MAX_RESULTS:
+        if len(self._rows) > MAX_RESULTS or (len(self._rows) == MAX_RESULTS and cursor):
+            del self._rows[MAX_RESULTS:]
             self._done = self.truncated = True
+        elif cursor is None or cursor in self._cursors:
+            self._done = True
         else:
             self._cursors.add(cursor)
             self._cursor = cursor
@@ -112,7 +113,7 @@ class NetworkPager:
             while len(self._rows) < offset + limit and not self._done:
                 self._next_page()
             rows = self._rows[offset : offset + limit]
-            total = min(len(self._rows), MAX_RESULTS) if self._done else None
+            total = len(self._rows) if self._done else None
             return Page(rows, offset, total, next_cursor=self._cursor)
 
     @property

@@ -251,3 +251,27 @@ async def test_appview_flag_without_config(
         screen = await open_search(pilot)
         await pilot.press(*published.key, "enter")
         await wait_for(pilot, lambda: screen.total == 3, what="three results")
+
+
+async def test_key_bursts_never_break_the_search(published: Published) -> None:
+    """A query, enter and the result keys in one burst (over SSH, before any answer is back):
+    keys that arrive before the results find nothing to act on; screens opened and closed while
+    their workers still run leave nothing behind. Then everything works."""
+    app = make_app(published.home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.index_state == "open" and counted(app))
+        await pilot.press("slash", *published.key, "enter", "v", "escape", "s", "escape", "l")
+        await pilot.press("escape", "o", "escape", "j", "k", "s", "escape", "o", "escape")
+        await pilot.pause(0.5)
+        assert not any(isinstance(s, ErrorScreen) for s in app.screen_stack), screen_text(app)
+        while not isinstance(app.screen, RepositoriesScreen):
+            await pilot.press("escape")
+        screen = await open_search(pilot)
+        await pilot.press(*published.key, "enter")
+        await wait_for(pilot, lambda: screen.total == 3, what="three results")
+        # open and leave each result screen faster than it can load
+        for key in ("s", "l", "o", "enter", "v"):
+            await pilot.press(key, "escape")
+        await pilot.pause(0.5)
+        assert app.screen is screen
+        assert not any(isinstance(s, ErrorScreen) for s in app.screen_stack), screen_text(app)
