@@ -390,6 +390,7 @@ class AppViewClient:
                 raise RecordError(
                     f"{uri}: cannot tell where its blobs are: {author.problem or 'no PDS'}; {exc}"
                 ) from None
+        # (the PDS is only used for blob storage, which has one by now or was refused above)
         record = EntryRecord.parse(value, uri=uri, did=did, pds=pds or "https://pds.invalid")
         entry = record.to_index_entry(
             uri=uri, cid=cid or "", did=did, handle=author.handle, pds=pds or ""

@@ -30,7 +30,7 @@ from atdata_core.index import Index
 from atdata_core.samples import NDArray, packable
 
 from .test_atmosphere_helpers import *  # noqa: F403  (fixtures)
-from .test_atmosphere_helpers import AtmoSample, make_client, make_samples, same_sample
+from .test_atmosphere_helpers import make_client, make_samples, same_sample
 
 
 def word() -> str:
@@ -279,6 +279,3 @@ def test_identity_resolver_is_shared_with_the_records_client(
 ) -> None:
     assert isinstance(network.resolver, IdentityResolver)
     assert network.resolver is network.records.resolver
-
-
-_ = AtmoSample  # imported for the schema name the tests expect
