@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,10 @@ class AtmosphereConfig:
     pds: str | None = None
     plc: str | None = None
     handle: str | None = None
+    #: The dataset AppView (atdata-app) that network search asks: ``https://host``.
+    appview: str | None = None
+    #: Seconds to wait for a PDS, the PLC or the AppView (per connection and per read).
+    timeout: float | None = None
 
 
 @dataclass
@@ -113,6 +118,41 @@ def _str(value: Any, key: str, path: Path) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise ConfigError(f"{path}: {key} must be a string, got {type(value).__name__}")
+
+
+def _service_url(value: Any, key: str, path: Path) -> str | None:
+    """An http(s) URL of a service (``https://host[:port][/path]``), or ``did:web:host``."""
+    text = _str(value, key, path)
+    if text is None:
+        return None
+    url = text.strip()
+    if url.startswith("did:web:"):
+        url = "https://" + urllib.parse.unquote(url[len("did:web:") :])
+    parts = urllib.parse.urlsplit(url)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or parts.password
+        or any(ord(c) < 0x21 or ord(c) == 0x7F for c in url)
+    ):
+        shown = "(a URL with credentials)" if parts.username or parts.password else repr(text[:120])
+        raise ConfigError(
+            f"{path}: {key} = {shown} is not a service URL; write it as "
+            '"https://host" (or "http://127.0.0.1:port" for a local one), with no query, '
+            "fragment or credentials"
+        )
+    return url.rstrip("/")
+
+
+def _seconds(value: Any, key: str, path: Path) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 600:
+        raise ConfigError(f"{path}: {key} must be a number of seconds between 0 and 600")
+    return float(value)
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -145,6 +185,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         pds=_str(atmo.get("pds"), "atmosphere.pds", p),
         plc=_str(atmo.get("plc"), "atmosphere.plc", p),
         handle=_str(atmo.get("handle"), "atmosphere.handle", p),
+        appview=_service_url(atmo.get("appview"), "atmosphere.appview", p),
+        timeout=_seconds(atmo.get("timeout"), "atmosphere.timeout", p),
     )
     keys = _expect(raw.get("keys", {}), "keys", p)
     cfg.keys = {k: str(v) for k, v in keys.items()}
@@ -173,6 +215,8 @@ EXAMPLE_CONFIG = """\
 [atmosphere]
 # pds = "https://bsky.social"
 # plc = "https://plc.directory"
+# appview = "https://datasets.atdata.blue"  # the dataset AppView: `atdata-tui search`, "network"
+# timeout = 15                               # seconds to wait for a PDS, the PLC or the AppView
 
 [keys]
 # Remap bindings by id: quit = "ctrl+q", filter = "slash,f"

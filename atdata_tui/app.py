@@ -49,7 +49,7 @@ from .messages import DemoCreated, IndexOpened, JobsChanged, SessionChanged
 from .screens import BrowseScreen, Command
 from .screens.error import ErrorScreen
 from .screens.repositories import RepositoriesScreen
-from .workers.index import ATMOSPHERE, IndexOptions
+from .workers.index import ATMOSPHERE, NETWORK, IndexOptions
 
 if TYPE_CHECKING:
     from atdata_core.config import Config
@@ -70,6 +70,10 @@ _WORKER_TITLES = {
     "entry-verify": "Could not verify the checksums",
     "demo": "Could not create the demo datasets",
     "session": "Could not read the login session",
+    "network-search": "Could not search the network",
+    "network-schema": "Could not read the schema from the AppView",
+    "network-lenses": "Could not list the lenses",
+    "network-versions": "Could not list the versions",
 }
 
 
@@ -358,6 +362,13 @@ class AtdataApp(App[None]):
         handle = self.options.handle or self.session_handle
         return handle.lstrip("@") if handle else None
 
+    @property
+    def appview_url(self) -> str | None:
+        """The dataset AppView searched for "network" (``--appview``, else the config's)."""
+        if self.options.appview:
+            return self.options.appview
+        return self.config.atmosphere.appview if self.config is not None else None
+
     # --- errors -------------------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The ONE place failed workers end up (screens forward theirs here)."""
@@ -391,11 +402,20 @@ class AtdataApp(App[None]):
     def open_entries(self, repo: str) -> None:
         from .screens.entries import EntriesScreen
 
+        if repo == NETWORK:
+            self.open_search()
+            return
         self.timings.mark("open_entries", repo=repo)
         label = (
             f"@{self.atmosphere_handle}" if repo == ATMOSPHERE and self.atmosphere_handle else repo
         )
         self.push_screen(EntriesScreen(repo, label=label))
+
+    def open_search(self, query: str = "") -> None:
+        """The network search screen (results through the AppView)."""
+        from .screens.search import SearchScreen
+
+        self.push_screen(SearchScreen(query))
 
     def open_schemas(self, repo: str) -> None:
         from .screens.schemas import SchemasScreen
@@ -593,6 +613,14 @@ class AtdataApp(App[None]):
                     "Write a new dataset",
                     "Import samples into a new entry",
                     self.action_new_dataset,
+                )
+            )
+        if self.appview_url and self.index_state == "open":
+            out.append(
+                Command(
+                    "Search the network",
+                    "Find datasets across the AT Protocol network (AppView)",
+                    self.open_search,
                 )
             )
         if self.jobs is not None:

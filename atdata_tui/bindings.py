@@ -58,6 +58,11 @@ KEYS: dict[str, KeySpec] = {
     "mark-version": KeySpec("space", "Mark", "Mark a version; two marked versions show a diff"),
     "diff-previous": KeySpec("d", "Diff prev", "Diff the highlighted version with the one before"),
     "show-entries": KeySpec("e", "Entries", "Browse the entries of this repository"),
+    # the network (search through the AppView)
+    "search": KeySpec("slash", "Search", "Type words to search the network's datasets"),
+    "result-schema": KeySpec("s", "Schema", "The dataset's schema: fields and other versions"),
+    "result-lenses": KeySpec("l", "Lenses", "Lenses from and to the dataset's schema"),
+    "result-versions": KeySpec("o", "Versions", "Other versions under the dataset's label"),
     # modals
     "close": KeySpec("escape,q", "Close", "Close this window"),
     "copy-error": KeySpec("c", "Copy", "Copy the error text to the clipboard"),

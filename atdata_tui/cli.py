@@ -1,10 +1,11 @@
 """``atdata-tui``: the TUI with no subcommand; a headless CLI on the same core with one.
 
     atdata-tui [--index PATH | --redis URL | --postgres DSN] [--handle @someone] [--readonly]
-               [--demo] [--config PATH]
+               [--appview URL] [--demo] [--config PATH]
     atdata-tui ls [REPO] [--filter X] [--limit N] [--offset N] [--json]
     atdata-tui schemas [REPO] [--json]
     atdata-tui show REF [--json]
+    atdata-tui search TEXT [--author @HANDLE] [--limit N] [--json]     (through the AppView)
     atdata-tui verify REF [--json]
     atdata-tui demo
     atdata-tui config path | config init
@@ -58,6 +59,7 @@ EXTENSION_MODULES = (
     "atdata_tui.workers.preview",
     "atdata_tui.cli_jobs",
     "atdata_tui.cli_preview",
+    "atdata_tui.cli_network",
 )
 
 Configure = Callable[[argparse.ArgumentParser], None]
@@ -163,6 +165,12 @@ def _add_index_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         help="browse a handle's published datasets (read-only, through the AT Protocol)",
     )
     group.add_argument(
+        "--appview",
+        metavar="URL",
+        default=default,
+        help="the dataset AppView to search the network with (default: [atmosphere] appview)",
+    )
+    group.add_argument(
         "--readonly",
         action="store_true",
         default=argparse.SUPPRESS if suppress else False,
@@ -222,11 +230,12 @@ def _options(args: argparse.Namespace) -> IndexOptions:
         handle=getattr(args, "handle", None),
         readonly=bool(getattr(args, "readonly", False)),
         config_path=getattr(args, "config", None),
+        appview=getattr(args, "appview", None),
     )
 
 
 #: Global options that take a value (to find the subcommand in argv without parsing it).
-_VALUE_OPTIONS = {"--index", "--redis", "--postgres", "--handle", "--config"}
+_VALUE_OPTIONS = {"--index", "--redis", "--postgres", "--handle", "--config", "--appview"}
 
 
 def _wants_subcommand(argv: Sequence[str]) -> bool:
@@ -336,7 +345,11 @@ def _entry_json(entry: IndexEntry) -> dict[str, Any]:
 
 
 def _configure_ls(p: argparse.ArgumentParser) -> None:
-    p.add_argument("repo", nargs="?", help="local (default), a named repository, or @handle")
+    p.add_argument(
+        "repo",
+        nargs="?",
+        help="local (default), a named repository, @handle, or network (the AppView's listing)",
+    )
     p.add_argument("--filter", "-f", metavar="TEXT", help="only names containing TEXT")
     p.add_argument("--limit", "-n", type=int, default=50, help="entries to list (default 50)")
     p.add_argument("--offset", type=int, default=0, help="skip this many entries first")
@@ -352,6 +365,10 @@ def _run_ls(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.limit < 0 or args.offset < 0:
         raise SystemExit(f"{PROG} ls: --limit and --offset must be >= 0")
     repo, handle = _repo_arg(args.repo)
+    if repo == "network" and "network" not in ctx.config.repos:
+        from .cli_network import run_ls_network
+
+        return run_ls_network(args, ctx)
     handle = handle or ctx.options.handle
     page = fetch_page(
         ctx.index(),
@@ -499,7 +516,9 @@ def _run_show(args: argparse.Namespace, ctx: CliContext) -> int:
             print(f"{PROG}: error: {detail.error}", file=sys.stderr)
             return 1
         return 0
-    entry = ctx.index().resolve_entry(ref)
+    from .cli_network import resolve_for_show
+
+    entry = resolve_for_show(ctx, ref)
     if ctx.json:
         data = _entry_json(entry)
         data["shard_list"] = [

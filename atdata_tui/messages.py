@@ -96,6 +96,37 @@ class VerifyDone(Message):
 
 
 @dataclass
+class NetworkSchemaLoaded(Message):
+    """A schema from the AppView with its other versions (``workers.network.NetworkSchema``)."""
+
+    schema: Any
+
+
+@dataclass
+class LensesLoaded(Message):
+    """Lenses from and to a schema (``workers.network.LensRow``) and the records left out."""
+
+    lenses: list[Any]
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class VersionsLoaded(Message):
+    """The versions under a dataset's label (``atdata_core.atmosphere.appview.Versions``)."""
+
+    versions: Any
+
+
+@dataclass
+class NetworkDescribed(Message):
+    """What the AppView holds (entries, schemas) and where it is, for the search screen's title."""
+
+    entries: int | None
+    schemas: int | None
+    url: str
+
+
+@dataclass
 class DemoCreated(Message):
     """The demo datasets exist now (``entries`` are ``IndexEntry``)."""
 

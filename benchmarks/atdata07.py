@@ -1,66 +1,27 @@
 """The named baseline of DESIGN.md's shard targets: the public ``atdata`` library, version 0.7.
 
 atdata 0.7 needs Python ≥3.12 and this project runs on 3.11, so it gets its own virtual
-environment, made once with ``uv`` in the user's cache directory (outside the checkout, keyed by
-the pinned version and the interpreter) from the first interpreter ≥3.12 found: ``ATDATA07_PYTHON``
-(an interpreter that already has atdata), ``uv python find``, pyenv's versions, or
-``python3.1x`` on ``PATH``. Each measurement runs ``MEASURE_SCRIPT`` in a fresh child of that
-interpreter, on the same shards and the same disk as ours, and reports its peak RSS.
+environment: the same "cached Python 3.12 environment for a pinned requirements file" the test
+suite uses for atdata-app (``tests/services/python312.py``), built once from
+``atdata07-requirements.txt`` (exact versions, ``uv pip compile --python-version 3.12``) under
+``${ATDATA_TEST_CACHE:-~/.cache/atdata-tui-test}/atdata07-<hash>``. ``ATDATA07_PYTHON`` names an
+interpreter that already has atdata instead. Each measurement runs ``MEASURE_SCRIPT`` in a fresh
+child of that interpreter, on the same shards and the same disk as ours, and reports its peak RSS.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
-import shutil
 import subprocess
 import textwrap
 from pathlib import Path
 
-import platformdirs
-
-#: The atdata release the benchmarks compare against (0.7.0b1 is the 0.7 line on PyPI).
+#: The atdata release the benchmarks compare against (0.7.0b1 is the 0.7 line on PyPI); it is
+#: pinned, with its dependencies, in ``REQUIREMENTS``.
 ATDATA07_VERSION = "0.7.0b1"
-
-
-def _version_of(python: str) -> tuple[int, int] | None:
-    try:
-        out = subprocess.run(
-            [python, "-c", "import sys; print(*sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    parts = out.stdout.split()
-    return (int(parts[0]), int(parts[1])) if out.returncode == 0 and len(parts) == 2 else None
-
-
-def _candidate_interpreters() -> list[str]:
-    found: list[str] = []
-    uv = shutil.which("uv")
-    if uv:
-        out = subprocess.run(
-            [uv, "python", "find", "--no-python-downloads", ">=3.12"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if out.returncode == 0 and out.stdout.strip():
-            found.append(out.stdout.strip())
-    pyenv_root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    for path in sorted(glob.glob(f"{pyenv_root}/versions/3.*/bin/python3")):
-        if re.search(r"/3\.(1[2-9])[.\d]*/bin/", path):
-            found.append(path)
-    for name in ("python3.12", "python3.13", "python3.14"):
-        if path := shutil.which(name):
-            found.append(path)
-    return [p for p in found if (_version_of(p) or (0, 0)) >= (3, 12)]
+REQUIREMENTS = Path(__file__).resolve().with_name("atdata07-requirements.txt")
 
 
 def _has_atdata(python: str) -> bool:
@@ -77,32 +38,13 @@ def atdata07_python() -> tuple[str | None, str]:
         if os.path.exists(given) and _has_atdata(given):
             return given, ""
         return None, f"ATDATA07_PYTHON={given} has no atdata"
-    candidates = _candidate_interpreters()
-    if not candidates:
-        return None, "no Python ≥3.12 found (atdata 0.7 needs it): set ATDATA07_PYTHON"
-    base = candidates[0]
-    major, minor = _version_of(base) or (3, 12)
-    venv = (
-        Path(platformdirs.user_cache_dir("atdata-tui-bench"))
-        / f"atdata-{ATDATA07_VERSION}-py{major}.{minor}"
-    )
-    python = str(venv / "bin" / "python")
-    installed = glob.glob(str(venv / "lib" / "python3.*" / "site-packages" / "atdata-*.dist-info"))
-    if os.path.exists(python) and installed:  # (importing atdata to check costs 3 s)
-        return python, ""
-    uv = shutil.which("uv")
-    if uv is None:
-        return None, "uv is needed to install atdata 0.7 into its own environment"
-    steps = [
-        [uv, "venv", "--quiet", "--python", base, str(venv)],
-        [uv, "pip", "install", "--quiet", "--python", python, f"atdata=={ATDATA07_VERSION}"],
-    ]
-    for step in steps:
-        out = subprocess.run(step, capture_output=True, text=True, timeout=900, check=False)
-        if out.returncode != 0:
-            last = (out.stderr.strip().splitlines() or ["no output"])[-1]
-            return None, f"installing atdata {ATDATA07_VERSION} failed: {last[:200]}"
-    return python, ""
+    from tests.services import ServiceError
+    from tests.services.python312 import ensure_venv
+
+    try:
+        return str(ensure_venv(REQUIREMENTS, "atdata07")), ""
+    except ServiceError as exc:
+        return None, f"installing atdata {ATDATA07_VERSION} failed: {str(exc)[:300]}"
 
 
 #: Runs inside atdata 0.7's interpreter: ``read`` or ``write`` one case, print one JSON line.

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Make ``screenshots/``: an SVG of every screen, from the deterministic demo index.
+"""Make ``screenshots/``: an SVG of every screen, from the deterministic demo index (and, for the
+network screens, recorded AppView answers: no live AppView is needed).
 
     .venv/bin/python scripts/screenshots.py           # regenerate, then copy into screenshots/
     .venv/bin/python scripts/screenshots.py --copy    # only copy the current snapshots
@@ -24,6 +25,7 @@ BROWSE = "tests/tui/snapshots/__snapshots__/test_snapshots_browse"
 TOUR = "tests/tui/snapshots/__snapshots__/test_snapshots_tour"
 PREVIEW = "tests/tui/__snapshots__/test_snapshots_preview"
 JOBS = "tests/tui/__snapshots__/test_snapshots_jobs"
+NETWORK = "tests/tui/snapshots/__snapshots__/test_snapshots_network"
 
 #: screenshot name → the snapshot that draws it
 SCREENSHOTS: dict[str, str] = {
@@ -50,6 +52,12 @@ SCREENSHOTS: dict[str, str] = {
     "promote-plan": f"{JOBS}/test_promotion_plan.svg",
     "new-dataset": f"{JOBS}/test_new_dataset_screen.svg",
     "jobs": f"{JOBS}/test_jobs_panel_with_a_write_in_progress.svg",
+    "network-search": f"{NETWORK}/test_network_search.svg",
+    "network-search-80x24": f"{NETWORK}/test_network_search_80x24.svg",
+    "network-entry-detail": f"{NETWORK}/test_network_entry_detail.svg",
+    "network-schema": f"{NETWORK}/test_network_schema.svg",
+    "network-lenses": f"{NETWORK}/test_network_lenses.svg",
+    "network-versions": f"{NETWORK}/test_network_versions.svg",
 }
 
 SNAPSHOT_MODULES = [
@@ -57,6 +65,7 @@ SNAPSHOT_MODULES = [
     "tests/tui/test_snapshots_tour.py",
     "tests/tui/test_snapshots_preview.py",
     "tests/tui/test_snapshots_jobs.py",
+    "tests/tui/test_snapshots_network.py",
 ]
 
 

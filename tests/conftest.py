@@ -7,8 +7,10 @@ Session fixtures (each starts its server the first time a test asks for it):
                    .stop_rgw(), .start_rgw()
   pds_server       .url, .plc_url, .create_account(handle, password) -> (did, handle), .login(),
                    .stop(), .restart()
+  appview_server   .url (atdata-app, the dataset AppView, on its own PostgreSQL database, reading
+                   DID documents from pds_server's PLC), .ingest(did), .commit(...), .stop(), .start()
 Per-test fixtures: redis_url (a flushed logical DB of its own), postgres_dsn (a fresh database),
-s3_bucket (a fresh bucket name), pds_account (a fresh account).
+s3_bucket (a fresh bucket name), pds_account (a fresh account), appview (the AppView, running).
 
 A server that cannot start skips the tests that need it, or fails them when CI=true or
 ATDATA_REQUIRE_SERVICES=1. Nothing here imports atdata_core.
@@ -26,9 +28,9 @@ from typing import Any, NamedTuple
 import pytest
 
 try:  # tests/ as a package, or tests/ on sys.path (pytest's default rootdir-less import)
-    from .services import CephS3Server, PdsServer, PostgresServer, RedisServer
+    from .services import AppViewServer, CephS3Server, PdsServer, PostgresServer, RedisServer
 except ImportError:
-    from services import CephS3Server, PdsServer, PostgresServer, RedisServer
+    from services import AppViewServer, CephS3Server, PdsServer, PostgresServer, RedisServer
 
 
 # -- generic helpers --------------------------------------------------------------------------
@@ -86,6 +88,27 @@ def s3_server() -> Iterator[CephS3Server]:
 @pytest.fixture(scope="session")
 def pds_server() -> Iterator[PdsServer]:
     server = _start("ATProto PDS", PdsServer)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def appview_server(
+    postgres_server: PostgresServer, pds_server: PdsServer
+) -> Iterator[AppViewServer]:
+    """atdata-app with a database of its own on the session's PostgreSQL."""
+
+    def make() -> AppViewServer:
+        import psycopg
+
+        if not postgres_server.running:
+            postgres_server.start()
+        name = unique_name("atdata_app")
+        with psycopg.connect(postgres_server.dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        return AppViewServer(postgres_server.dsn_for(name), pds_server.plc_url)
+
+    server = _start("atdata-app (AppView)", make)
     yield server
     server.close()
 
@@ -148,12 +171,23 @@ def pds_account(pds_server: PdsServer, request) -> PdsAccount:
     return PdsAccount(did, handle, password)
 
 
+@pytest.fixture
+def appview(appview_server: AppViewServer, postgres_server: PostgresServer) -> AppViewServer:
+    """The AppView, running (a fault test may have stopped it, or its database)."""
+    if not postgres_server.running:
+        postgres_server.start()
+    if not appview_server.running:
+        appview_server.start()
+    return appview_server
+
+
 # -- markers and reporting --------------------------------------------------------------------
 _FIXTURE_MARKERS = {
     "redis": ("redis_server", "redis_url"),
     "postgres": ("postgres_server", "postgres_dsn"),
     "s3": ("s3_server", "s3_bucket"),
     "pds": ("pds_server", "pds_account"),
+    "appview": ("appview_server", "appview"),
 }
 
 

@@ -192,3 +192,47 @@ def test_pds_restart_keeps_accounts(pds_server, pds_account):
     assert pds_server.pds_port == port
     client = pds_server.login(pds_account.handle, pds_account.password)
     assert client.com.atproto.server.get_session().did == pds_account.did
+
+
+# -- atdata-app (the dataset AppView) ---------------------------------------------------------
+
+
+def test_appview_indexes_a_pds_account_through_its_own_backfill(appview, pds_server):
+    """A record written to the local PDS is served by atdata-app after ``ingest(did)``."""
+    import json
+    import urllib.request
+    import uuid
+
+    did, handle = pds_server.create_account(pds_server.unique_handle("av"), "pw-appview")
+    client = pds_server.login(handle, "pw-appview")
+    name = f"label-{uuid.uuid4().hex[:8]}"
+    target = f"at://{did}/science.alt.dataset.entry/3kabcdefghij2"
+    client.com.atproto.repo.create_record(
+        {
+            "repo": did,
+            "collection": "science.alt.dataset.label",
+            "record": {
+                "$type": "science.alt.dataset.label",
+                "name": name,
+                "datasetUri": target,
+                "createdAt": "2024-01-01T00:00:00.000Z",
+            },
+        }
+    )
+    counts = appview.ingest(did)
+    assert counts["science.alt.dataset.label"] == 1
+    url = f"{appview.url}/xrpc/science.alt.dataset.resolveLabel?handle={did}&name={name}"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert json.loads(r.read())["uri"] == target
+
+
+def test_appview_stop_and_start_keeps_its_index(appview):
+    import urllib.error
+    import urllib.request
+
+    appview.stop()
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{appview.url}/health", timeout=2)
+    appview.start()
+    with urllib.request.urlopen(f"{appview.url}/health", timeout=5) as r:
+        assert r.status == 200

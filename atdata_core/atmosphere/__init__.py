@@ -6,6 +6,8 @@
 - ``PDSBlobStore``: shards as PDS blobs; ``getBlob`` URLs stream them back.
 - ``AtmosphereBackend``: what ``Index`` calls for ``@handle/name`` and ``at://`` references.
 - ``plan_promotion`` / ``execute_plan``: resumable, idempotent publication of local entries.
+- ``AppViewClient``: search and lookups across the whole network through the dataset AppView
+  (atdata-app), answers validated like PDS records.
 
 ``default_backend()`` builds a backend from the config and the saved session without any
 network I/O (the session file is read on first use).
@@ -16,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import AtmosphereError, BlobTooLargeError, LoginError, NotLoggedInError, RecordError
+from .appview import AppViewClient, AppViewError, NetworkPage, ServiceInfo
 from .backend import AtmosphereBackend, DatasetNotFoundError
 from .blobs import PDSBlobStore, UploadedBlob, blob_cid
 from .client import (
@@ -51,15 +54,30 @@ from .records import (
 from .resolve import HandleNotFoundError, Identity, IdentityResolver
 
 
-def default_backend(config: Any = None, **client_kwargs: Any) -> AtmosphereBackend:
+def default_backend(
+    config: Any = None, *, appview: str | None = None, **client_kwargs: Any
+) -> AtmosphereBackend:
     """A backend from the ``[atmosphere]`` config and the saved session (if any). No network I/O.
 
-    Logged in when a session file exists (it is read on first use), anonymous otherwise.
+    Logged in when a session file exists (it is read on first use), anonymous otherwise. The
+    AppView is ``appview`` (e.g. ``--appview``), else ``[atmosphere] appview``, else none.
     """
-    return AtmosphereBackend(AtmosphereClient.from_config(config, **client_kwargs))
+    from ..config import load_config
+
+    cfg = config if config is not None else load_config()
+    client = AtmosphereClient.from_config(cfg, **client_kwargs)
+    url = appview or cfg.atmosphere.appview
+    view = (
+        AppViewClient(url, resolver=client.resolver, records=client, timeout=client.timeout)
+        if url
+        else None
+    )
+    return AtmosphereBackend(client, appview=view)
 
 
 __all__ = [
+    "AppViewClient",
+    "AppViewError",
     "AtmosphereBackend",
     "AtmosphereClient",
     "AtmosphereError",
@@ -77,6 +95,7 @@ __all__ = [
     "LexiconSet",
     "LexiconValidationError",
     "LoginError",
+    "NetworkPage",
     "NotLoggedInError",
     "PDSBlobStore",
     "PlannedBlob",
@@ -86,6 +105,7 @@ __all__ = [
     "RecordError",
     "RecordRef",
     "RecordView",
+    "ServiceInfo",
     "SessionInfo",
     "Storage",
     "UploadedBlob",

@@ -6,7 +6,9 @@ page) → the most recent label with that name (and version) → its entry recor
 another account's repository) → an ``IndexEntry`` whose URLs stream (``getBlob`` for blobs,
 http(s) and s3 as recorded) and whose ``schema_ref`` is the schema record's at:// URI, which
 ``get_schema_record`` turns into the local schema form so ``Index.decode_schema`` works on it.
-Accounts with entries but no labels (older atdata) resolve by the entry's name.
+Accounts with entries but no labels (older atdata) resolve by the entry's name. With an AppView
+configured, its ``resolveLabel`` answers first (one request instead of a scan); the entry record
+is still read from the account's PDS.
 
 Malformed records met while scanning are skipped (and counted); the record a reference actually
 lands on must be valid, or the caller gets the ``RecordError`` that says what is wrong with it.
@@ -19,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AtmosphereError, NotFoundError, RecordError
 from ..index.entries import IndexEntry, Page
@@ -41,6 +43,9 @@ from .promote import (
 from .records import EntryRecord, LabelRecord, LensRecord, parse_schema
 from .resolve import Identity
 
+if TYPE_CHECKING:
+    from .appview import AppViewClient
+
 CACHE_SECONDS = 60.0
 
 
@@ -58,9 +63,18 @@ def _when(text: str) -> float:
 class AtmosphereBackend:
     """The ATProto side of an ``Index``: resolve, list, read schemas, promote."""
 
-    def __init__(self, client: AtmosphereClient, *, max_blob_size: int | None = None) -> None:
+    def __init__(
+        self,
+        client: AtmosphereClient,
+        *,
+        max_blob_size: int | None = None,
+        appview: AppViewClient | None = None,
+    ) -> None:
         self.client = client
         self.max_blob_size = max_blob_size
+        #: The dataset AppView, when one is configured: network search, and one-request label
+        #: resolution for ``@handle/name`` (the records themselves are still read from the PDS).
+        self.appview = appview
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, IndexEntry]] = {}
         self._schemas: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -155,6 +169,13 @@ class AtmosphereBackend:
 
     def _resolve_name(self, ident: Identity, name: str, version: str | None) -> IndexEntry:
         want = f"{name}@{version}" if version else name
+        if self.appview is not None:
+            try:
+                dataset_uri, label_uri = self.appview.resolve_label(ident.did, name, version)
+            except AtmosphereError:
+                pass  # not indexed (yet), or the AppView is down: the account's labels decide
+            else:
+                return self.entry_at(dataset_uri, known=ident, label_uri=label_uri)
         matches: list[tuple[float, str, LabelRecord, RecordView]] = []
         broken: list[RecordError] = []
         scanned = 0

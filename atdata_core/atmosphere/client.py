@@ -284,6 +284,8 @@ class AtmosphereClient:
         """A client for the ``[atmosphere]`` section of the config (no network, no session read)."""
         cfg = cfg if cfg is not None else config_mod.load_config()
         atmo = cfg.atmosphere
+        if atmo.timeout is not None:
+            kwargs.setdefault("timeout", atmo.timeout)
         return cls(pds=atmo.pds, plc=atmo.plc, **kwargs)
 
     def __repr__(self) -> str:

@@ -56,12 +56,15 @@ class EntryDetailScreen(BrowseScreen):
         bind("verify", "verify"),
         bind("refresh", "refresh"),
         bind("promote", "promote", show=False),
+        bind("result-schema", "network_schema"),
+        bind("result-lenses", "network_lenses"),
+        bind("result-versions", "network_versions"),
     ]
 
     def __init__(self, entry: IndexEntry) -> None:
         super().__init__()
         self.entry = entry
-        self.repo = entry.repo
+        self.repo = "network" if entry.repo == ATMOSPHERE else entry.repo
         self.report: VerifyReport | None = None
         self.verifying = False
 
@@ -94,7 +97,24 @@ class EntryDetailScreen(BrowseScreen):
             "Repository", Text("the AT Protocol network" if e.repo == ATMOSPHERE else e.repo)
         )
         table.add_row("CID", Text(e.cid))
-        table.add_row("Schema", Text(e.schema_ref))
+        atproto = (e.metadata or {}).get("atproto")
+        if e.repo == ATMOSPHERE and isinstance(atproto, dict):
+            from atdata_core.safe_text import safe_line
+
+            handle, did = atproto.get("handle"), atproto.get("did")
+            author = f"@{handle} ({did})" if handle else str(did or "?")
+            table.add_row("Author", Text(safe_line(author)))
+            if atproto.get("appview"):
+                table.add_row("Indexed by", Text(safe_line(atproto["appview"])))
+        named = (
+            atproto.get("schema") if e.repo == ATMOSPHERE and isinstance(atproto, dict) else None
+        )
+        if isinstance(named, str) and named:  # the network's name@version for the schema record
+            from atdata_core.safe_text import safe_line
+
+            table.add_row("Schema", Text(f"{safe_line(named)}  {e.schema_ref}"))
+        else:
+            table.add_row("Schema", Text(e.schema_ref))
         table.add_row("Created", Text(e.created_at or "-"))
         table.add_row(
             "Size",
@@ -196,9 +216,8 @@ class EntryDetailScreen(BrowseScreen):
     def action_refresh(self) -> None:
         index = self.index
         if index is not None:
-            self._reload(
-                index, entry_ref(self.entry) if self.entry.repo != ATMOSPHERE else self.entry.cid
-            )
+            # a network entry is read again from its author's PDS (its at:// URI)
+            self._reload(index, entry_ref(self.entry))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="entry-detail")
     def _reload(self, index: Any, ref: str) -> None:
@@ -243,9 +262,30 @@ class EntryDetailScreen(BrowseScreen):
     def action_promote(self) -> None:
         self.atdata.action_promote()
 
+    def _is_network(self) -> bool:
+        """A published entry, with an AppView to ask about its schema, lenses and versions."""
+        return bool(self.entry.at_uri and getattr(self.app, "appview_url", None))
+
+    def action_network_schema(self) -> None:
+        from .network import NetworkSchemaScreen
+
+        self.app.push_screen(NetworkSchemaScreen(self.entry))
+
+    def action_network_lenses(self) -> None:
+        from .network import LensesScreen
+
+        self.app.push_screen(LensesScreen(self.entry))
+
+    def action_network_versions(self) -> None:
+        from .network import VersionsScreen
+
+        self.app.push_screen(VersionsScreen(self.entry))
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "verify":
             return self.entry.repo != ATMOSPHERE or bool(self.entry.data_urls)
+        if action in ("network_schema", "network_lenses", "network_versions"):
+            return self._is_network() and self.entry.repo == ATMOSPHERE
         return super().check_action(action, parameters)
 
     def commands(self) -> list[Command]:

@@ -23,7 +23,7 @@ from .. import workers
 from ..bindings import bind
 from ..messages import RepositoriesLoaded
 from ..widgets.status_bar import _squeeze
-from ..workers.index import ATMOSPHERE, LOCAL, RepoInfo, human_count
+from ..workers.index import ATMOSPHERE, LOCAL, NETWORK, RepoInfo, human_count
 from . import BrowseScreen, Command, VimDataTable
 
 
@@ -41,6 +41,7 @@ class RepositoriesScreen(BrowseScreen):
         bind("open-schemas", "open_schemas"),
         bind("refresh", "refresh"),
         bind("create-demo", "create_demo"),
+        bind("search", "search_network"),
     ]
 
     def __init__(self) -> None:
@@ -99,6 +100,8 @@ class RepositoriesScreen(BrowseScreen):
                 "Log in (ctrl+p, Log in) to browse and publish datasets on the AT Protocol "
                 "network, or start with --handle @someone to browse theirs."
             )
+        if self.atdata.appview_url:
+            lines.append("network: search datasets across the AT Protocol network (enter, or /).")
         self.query_one("#repos-hint", Static).update("\n".join(lines))
 
     def _on_index_state(self, state: str) -> None:
@@ -120,17 +123,19 @@ class RepositoriesScreen(BrowseScreen):
         index = self.index
         if index is None:
             return []
-        return workers.index.list_repositories(index, self.atdata.atmosphere_handle)
+        return workers.index.list_repositories(
+            index, self.atdata.atmosphere_handle, self.atdata.appview_url
+        )
 
     # --- loading -------------------------------------------------------------------------------------
     def load(self) -> None:
         index = self.index
         if index is not None:
-            self._count(index, self.atdata.atmosphere_handle)
+            self._count(index, self.atdata.atmosphere_handle, self.atdata.appview_url)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="repositories")
-    def _count(self, index: object, handle: str | None) -> None:
-        rows = workers.call(workers.index.count_repositories, index, handle)
+    def _count(self, index: object, handle: str | None, appview: str | None) -> None:
+        rows = workers.call(workers.index.count_repositories, index, handle, appview)
         self.post_message(RepositoriesLoaded(rows))
 
     def on_repositories_loaded(self, message: RepositoriesLoaded) -> None:
@@ -225,7 +230,7 @@ class RepositoriesScreen(BrowseScreen):
         row = self._highlighted()
         if row is None:
             return
-        if row.is_atmosphere:
+        if row.is_atmosphere or row.is_network:
             self.notify("Schemas of the network are shown with each entry", severity="warning")
             return
         self.atdata.open_schemas(row.name)
@@ -241,6 +246,9 @@ class RepositoriesScreen(BrowseScreen):
     def action_create_demo(self) -> None:
         self.atdata.create_demo()
 
+    def action_search_network(self) -> None:
+        self.atdata.open_search()
+
     @on(Button.Pressed, "#create-demo")
     def _demo_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -251,6 +259,8 @@ class RepositoriesScreen(BrowseScreen):
             return self.local_is_empty and not self.atdata.readonly
         if action in ("open_repo", "open_schemas"):
             return bool(self.rows)
+        if action == "search_network":
+            return bool(self.atdata.appview_url) and self.atdata.index_state == "open"
         return action != "back"
 
     def commands(self) -> list[Command]:
@@ -269,7 +279,7 @@ class RepositoriesScreen(BrowseScreen):
                 partial(self.atdata.open_schemas, row.name),
             )
             for row in self.rows
-            if row.name != ATMOSPHERE
+            if row.name not in (ATMOSPHERE, NETWORK)
         ]
         out.append(Command("Refresh", "Count entries and schemas again", self.action_refresh))
         return out

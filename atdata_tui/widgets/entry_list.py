@@ -111,6 +111,10 @@ class EntryList(ForwardWorkerErrors, ScrollView, can_focus=True):
     ]
 
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
+    #: Worker group of the page fetches (the app's error modal titles failures by group).
+    worker_group = "entry-pages"
+    empty_message = "no entries"
+    no_match_message = "no entries match"
 
     # --- messages ----------------------------------------------------------------------------------
     @dataclass
@@ -267,9 +271,17 @@ class EntryList(ForwardWorkerErrors, ScrollView, can_focus=True):
     def _columns(self, width: int) -> list[tuple[Column, int]]:
         if width != self._layout_width:
             self._layout_width = width
-            self._layout = layout_columns(width)
+            self._layout = self.layout_columns(width)
             self._lines.clear()
         return self._layout
+
+    def layout_columns(self, width: int) -> list[tuple[Column, int]]:
+        """The columns shown at ``width`` (subclasses show other columns: the network's)."""
+        return layout_columns(width)
+
+    def cell_values(self, entry: IndexEntry) -> dict[str, str]:
+        """The text of every column for ``entry``."""
+        return cell_values(entry)
 
     def on_resize(self, event: events.Resize) -> None:
         self._lines.clear()
@@ -343,7 +355,7 @@ class EntryList(ForwardWorkerErrors, ScrollView, can_focus=True):
                     return self._line(width, ("  ! " + self._errors[0], styles["error"]))
                 return self._line(width, ("  loading…", styles["placeholder"]))
             if row == 0 and self.total == 0:
-                text = "  no entries match" if self.name_filter else "  no entries"
+                text = "  " + (self.no_match_message if self.name_filter else self.empty_message)
                 return self._line(width, (text, styles["dim"]))
             return Strip.blank(width, styles["base"])
         is_cursor = row == self.cursor
@@ -361,7 +373,7 @@ class EntryList(ForwardWorkerErrors, ScrollView, can_focus=True):
         strip = self._lines.get(key)
         if strip is not None:
             return strip
-        values = cell_values(entry)
+        values = self.cell_values(entry)
         body = "".join(_fit(values[c.key], w, c.align) + " " * GAP for c, w in columns)
         if is_cursor:
             style = styles["cursor-marked"] if marked else styles["cursor"]
@@ -412,8 +424,8 @@ class EntryList(ForwardWorkerErrors, ScrollView, can_focus=True):
     ) -> None:
         self.run_worker(
             lambda: self._fetch_pages_thread(generation, pages, name_filter, fetch),
-            name="entry-pages",
-            group="entry-pages",
+            name=self.worker_group,
+            group=self.worker_group,
             thread=True,
             exclusive=True,
             exit_on_error=False,

@@ -41,6 +41,8 @@ class IndexOptions:
     handle: str | None = None
     readonly: bool = False
     config_path: str | None = None
+    #: The dataset AppView (``--appview``); the config's ``[atmosphere] appview`` otherwise.
+    appview: str | None = None
 
 
 def load_config(options: IndexOptions) -> Config:
@@ -124,15 +126,20 @@ def build_index(options: IndexOptions, config: Config | None = None) -> tuple[In
         readonly=options.readonly,
     )
     atmo = cfg.atmosphere
-    if options.config_path and (atmo.pds or atmo.plc):
+    appview = options.appview or atmo.appview
+    if (options.config_path and (atmo.pds or atmo.plc or atmo.timeout)) or appview:
         # The index would build its atmosphere backend from the *default* config on first use;
-        # with --config, the [atmosphere] section of that file must win.
+        # with --config, the [atmosphere] section of that file must win (and --appview over it).
         try:
             from atdata_core.atmosphere import default_backend
         except ImportError as exc:
             problems.append(f"the AT Protocol support is not available: {exc}")
         else:
-            index.atmosphere = default_backend(cfg)
+            try:
+                index.atmosphere = default_backend(cfg, appview=appview)
+            except AtdataError as exc:
+                problems.append(f"the AppView was not used: {exc}")
+                index.atmosphere = default_backend(cfg, appview=None)
     return index, problems
 
 
@@ -247,9 +254,21 @@ class RepoInfo:
     def is_atmosphere(self) -> bool:
         return self.name == ATMOSPHERE
 
+    @property
+    def is_network(self) -> bool:
+        """The AppView's listing of the whole network (``workers.network``)."""
+        return self.name == NETWORK
 
-def list_repositories(index: Index, atmosphere_handle: str | None = None) -> list[RepoInfo]:
-    """Every repository without counts (instant: no I/O), for the first draw."""
+
+#: Repository id of the AppView's listing (``workers.network.NETWORK``).
+NETWORK = "_network"
+
+
+def list_repositories(
+    index: Index, atmosphere_handle: str | None = None, appview: str | None = None
+) -> list[RepoInfo]:
+    """Every repository without counts (instant: no I/O), for the first draw; the "network" row
+    when an AppView (``appview``, its URL) is configured."""
     rows = [
         RepoInfo(
             name,
@@ -262,20 +281,28 @@ def list_repositories(index: Index, atmosphere_handle: str | None = None) -> lis
     ]
     if atmosphere_handle:
         rows.append(RepoInfo(ATMOSPHERE, f"@{atmosphere_handle.lstrip('@')}", "atproto", ""))
+    if appview:
+        rows.append(RepoInfo(NETWORK, "network", "appview", appview))
     return rows
 
 
-def count_repositories(index: Index, atmosphere_handle: str | None = None) -> list[RepoInfo]:
+def count_repositories(
+    index: Index, atmosphere_handle: str | None = None, appview: str | None = None
+) -> list[RepoInfo]:
     """Rows with entry and schema counts; a repository that fails gets ``error`` set, not raised.
 
     One unreachable team server must not hide the local index, so failures are per row.
     """
     from atdata_core.errors import AtdataError
 
-    rows = list_repositories(index, atmosphere_handle)
+    rows = list_repositories(index, atmosphere_handle, appview)
     for row in rows:
         try:
-            if row.is_atmosphere:
+            if row.is_network:
+                from .network import describe_network
+
+                row.entries, row.schemas, row.address = describe_network(index)
+            elif row.is_atmosphere:
                 page = atmosphere_page(index, atmosphere_handle, offset=0, limit=1)
                 row.entries = page.total
                 backend = index.atmosphere
@@ -338,6 +365,10 @@ def fetch_page(
     """One page of a repository's entries, ordered by name, with the (filtered) total."""
     if repo == ATMOSPHERE:
         return atmosphere_page(index, handle, offset=offset, limit=limit, name_filter=name_filter)
+    if repo == NETWORK:
+        from .network import NetworkPager, appview_of
+
+        return NetworkPager(appview_of(index)).fetch(offset, limit, name_filter)
     return index.page_entries(repo, offset=offset, limit=limit, name_filter=name_filter or None)
 
 

@@ -22,6 +22,11 @@ class ServiceError(RuntimeError):
     """A server could not be started (the message says why and shows its log tail)."""
 
 
+def cache_root() -> Path:
+    """Where ./scripts/test caches heavy installs (PDS node_modules, Python 3.12 environments)."""
+    return Path(os.environ.get("ATDATA_TEST_CACHE") or Path.home() / ".cache" / "atdata-tui-test")
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -25,6 +25,7 @@ from pathlib import Path
 from ._util import (
     ManagedService,
     ServiceError,
+    cache_root,
     free_port,
     log_tail,
     register,
@@ -37,10 +38,6 @@ PDS_DIR = Path(__file__).resolve().parent / "pds"
 RUN_SCRIPT = PDS_DIR / "run-pds.mjs"
 LOCK_FILE = PDS_DIR / "package-lock.json"
 BLOB_LIMIT = 100 * 1024 * 1024
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("ATDATA_TEST_CACHE") or Path.home() / ".cache" / "atdata-tui-test")
 
 
 def default_node_modules() -> Path:

@@ -30,6 +30,11 @@ BROWSE_GROUPS = {
     "entry-detail",
     "entry-verify",
     "demo",
+    "network-search",
+    "network-describe",
+    "network-schema",
+    "network-lenses",
+    "network-versions",
 }
 
 
